@@ -1,0 +1,17 @@
+from django.db import migrations
+
+
+def create_role_groups(apps, schema_editor):
+    from accounts.services import sync_role_groups
+
+    sync_role_groups(apps)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("accounts", "0001_initial"),
+        ("authtoken", "0004_alter_tokenproxy_options"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(create_role_groups, migrations.RunPython.noop)]

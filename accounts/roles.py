@@ -1,0 +1,75 @@
+"""Who may do what. Every permission decision in the application reads from here."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ONCOLOGIST = "oncologist", "Oncologist"
+    NURSE = "nurse", "Nurse"
+    ADMIN = "admin", "Administrator"
+
+
+class Action(models.TextChoices):
+    VIEW_CLINICAL = "view_clinical"
+    EDIT_PATIENT = "edit_patient"
+    EDIT_TREATMENT = "edit_treatment"
+    EDIT_ASSESSMENT = "edit_assessment"
+    RECORD_APPOINTMENT = "record_appointment"
+    RECORD_DRAW = "record_draw"
+    RECORD_RESULT = "record_result"
+    RESOLVE_ESR1_ALERT = "resolve_esr1_alert"
+    RESOLVE_LOGISTICS_ALERT = "resolve_logistics_alert"
+    MANAGE_USERS = "manage_users"
+    MANAGE_POLICY = "manage_policy"
+    VIEW_AUDIT = "view_audit"
+
+
+_CLINICAL_READ = {Action.VIEW_CLINICAL}
+_NURSE_WRITES = {
+    Action.RECORD_APPOINTMENT,
+    Action.RECORD_DRAW,
+    Action.RECORD_RESULT,
+    Action.RESOLVE_LOGISTICS_ALERT,
+}
+
+ALLOWED: dict[str, frozenset[str]] = {
+    Role.ONCOLOGIST: frozenset(
+        _CLINICAL_READ
+        | _NURSE_WRITES
+        | {
+            Action.EDIT_PATIENT,
+            Action.EDIT_TREATMENT,
+            Action.EDIT_ASSESSMENT,
+            Action.RESOLVE_ESR1_ALERT,
+        }
+    ),
+    Role.NURSE: frozenset(_CLINICAL_READ | _NURSE_WRITES),
+    # Administrators run the system, not the clinic: no clinical records.
+    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}),
+}
+
+# Django model permissions granted to each role's group, so the Django admin
+# (where staff users work) honours the same split. "app_label.codename".
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    Role.ADMIN: [
+        "accounts.view_user",
+        "accounts.add_user",
+        "accounts.change_user",
+        "auth.view_group",
+        "authtoken.view_tokenproxy",
+        "authtoken.delete_tokenproxy",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.view_crontabschedule",
+        "django_celery_beat.view_intervalschedule",
+    ],
+    Role.ONCOLOGIST: [],
+    Role.NURSE: [],
+}
+
+
+def can(user, action: str) -> bool:
+    """True when an active, signed-in user's role allows `action`."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return action in ALLOWED.get(getattr(user, "role", ""), frozenset())

@@ -1,0 +1,90 @@
+"""`make run`: the local and demo stack in the foreground.
+
+Starts embedded Postgres/Redis when no URLs are configured, migrates, loads the
+demo data, then runs web (gunicorn), a Celery worker and Celery beat until
+interrupted. Ctrl-C or SIGTERM stops every child (and the embedded servers this
+run started), so nothing is left behind.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(cmd, cwd=BASE_DIR, check=True)
+
+
+def main() -> int:
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    port = os.environ.get("PORT", "8000")
+
+    from config import embedded
+
+    started = embedded.ensure_embedded_services()
+    python = sys.executable
+    children: list[subprocess.Popen] = []
+
+    def stop_everything(*_args) -> None:
+        # A second Ctrl-C must not abort the clean-up half way.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        if "redis" in started:
+            embedded.stop_redis()
+        if "postgres" in started:
+            embedded.stop_postgres()
+
+    try:
+        _run([python, "manage.py", "migrate", "--noinput"])
+        _run([python, "manage.py", "seed_demo"])
+        commands = {
+            "web": [
+                python, "-m", "gunicorn", "config.wsgi:application",
+                "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                "--access-logfile", "-", "--graceful-timeout", "5",
+            ],
+            "worker": [
+                python, "-m", "celery", "-A", "config", "worker",
+                "--loglevel", "info", "--concurrency", "2",
+            ],
+            "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "info"],
+        }  # fmt: skip
+        for cmd in commands.values():
+            # Own process group each, so a signal reaches the whole tree of a child.
+            children.append(subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True))
+        print(
+            f"\nESR1 Watch is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)\n", flush=True
+        )
+        # Handle SIGINT even when started with it ignored (e.g. from a script).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        names = [n for n, c in zip(commands, children, strict=True) if c.poll() is not None]
+        print(f"stopping: {', '.join(names)} exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    finally:
+        stop_everything()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,928 @@
+"""The surveillance rules of SPEC section 5: plain data in, decisions out.
+
+Pure Python on purpose: no Django, no database, no clock, no I/O. "Today" and the policy are
+arguments, so every boundary can be pinned in a test and the nightly run can evaluate a whole
+cohort from data it loaded in bulk. The engine (surveillance/engine.py) turns stored rows into
+the `...In` dataclasses below, calls `evaluate`, and reconciles the returned `AlertSpec`s and
+`next_due_on` with what is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+__all__ = [
+    "AROMATASE_INHIBITORS",
+    "CDK46_INHIBITORS",
+    "ESR1_ALERT_KINDS",
+    "RISK_FACTOR_CODES",
+    "SERDS",
+    "SEVERITY_BY_KIND",
+    "VISCERAL_SITES",
+    "AlertIn",
+    "AlertSpec",
+    "AppointmentIn",
+    "AssessmentIn",
+    "DrawIn",
+    "Evaluation",
+    "PatientIn",
+    "Policy",
+    "ResultIn",
+    "TreatmentIn",
+    "VariantIn",
+    "evaluate",
+    "format_vaf",
+    "risk_factor_label",
+]
+
+AROMATASE_INHIBITORS = frozenset({"letrozole", "anastrozole", "exemestane"})
+SERDS = frozenset({"fulvestrant", "camizestrant", "elacestrant", "imlunestrant", "giredestrant"})
+CDK46_INHIBITORS = frozenset({"palbociclib", "ribociclib", "abemaciclib"})
+VISCERAL_SITES = frozenset({"liver", "lung", "pleura", "peritoneum", "brain"})
+
+ESR1_ALERT_KINDS = frozenset({"esr1_switch", "esr1_at_progression", "esr1_vus_review"})
+SEVERITY_BY_KIND = {
+    "esr1_switch": "high",
+    "esr1_at_progression": "medium",
+    "esr1_vus_review": "low",
+    "draw_due": "low",
+    "draw_overdue": "medium",
+    "redraw_needed": "medium",
+    "result_overdue": "low",
+}
+
+# Stable codes stored with the patient and sent by the API; the wording lives in
+# risk_factor_label so an admin can change a threshold without renaming a code.
+RISK_FACTOR_CODES = (
+    "prior_adjuvant_ai",
+    "visceral_metastases",
+    "three_or_more_sites",
+    "high_tumour_burden",
+    "182_days_on_treatment",
+)
+
+_ASSAY_LABELS = {
+    "guardant360_cdx": "Guardant360 CDx",
+    "foundationone_liquid_cdx": "FoundationOne Liquid CDx",
+    "ddpcr_esr1": "ESR1 ddPCR",
+    "other": "other assay",
+}
+
+# Draws that really happened; a cancelled draw never counts, whatever it carries.
+_COLLECTED_STATUSES = frozenset({"collected", "resulted"})
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs and outputs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """SPEC section 5, policy v1 defaults. Admins edit these; each edit is a new version."""
+
+    version: int = 1
+    first_draw_after_days: int = 56
+    redraw_after_failed_days: int = 14
+    interval_high_risk_days: int = 56
+    interval_standard_risk_days: int = 84
+    alignment_window_days: int = 14
+    high_risk_days_on_treatment: int = 182
+    high_risk_min_sites: int = 3
+    draw_due_lookahead_days: int = 7
+    draw_overdue_after_days: int = 14
+    result_overdue_after_days: int = 14
+
+
+@dataclass(frozen=True)
+class TreatmentIn:
+    id: int
+    line_number: int
+    setting: str  # metastatic | adjuvant
+    endocrine_therapy: str | None
+    cdk46_inhibitor: str | None
+    start_date: date
+    end_date: date | None = None
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AssessmentIn:
+    id: int
+    date: date
+    response: str  # CR | PR | SD | PD | NE
+
+
+@dataclass(frozen=True)
+class AppointmentIn:
+    id: int
+    date: date
+    kind: str  # clinic | imaging
+
+
+@dataclass(frozen=True)
+class VariantIn:
+    gene: str
+    protein_change: str  # canonical HGVS, e.g. p.Asp538Gly
+    short: str  # e.g. D538G
+    vaf_percent: float
+    esr1_activating: bool
+    esr1_vus: bool
+
+
+@dataclass(frozen=True)
+class ResultIn:
+    id: int
+    reported_on: date
+    status: str  # final | failed
+    esr1_status: str  # detected | not_detected | failed
+    variants: tuple[VariantIn, ...] = ()
+
+
+@dataclass(frozen=True)
+class DrawIn:
+    """A blood sample. `pinned` marks a planned draw set by an oncologist's "repeat_test"
+    decision: until it is collected its due_date stands, whatever rule 4 computes."""
+
+    id: int
+    status: str  # planned | collected | resulted | cancelled
+    due_date: date | None = None
+    collected_on: date | None = None
+    assay: str | None = None
+    pinned: bool = False
+    result: ResultIn | None = None
+
+
+@dataclass(frozen=True)
+class AlertIn:
+    """An existing ESR1-family alert of the patient, open or resolved, with the result ids in
+    its evidence."""
+
+    id: int
+    kind: str
+    status: str  # open | resolved
+    decision: str | None
+    result_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class PatientIn:
+    id: int
+    status: str  # active | inactive | deceased
+    er_status: str
+    pr_status: str
+    her2_status: str
+    metastatic_sites: tuple[str, ...]
+    prior_adjuvant_ai: bool
+    high_tumour_burden: bool
+    enrolled_on: date
+    treatments: tuple[TreatmentIn, ...] = ()
+    assessments: tuple[AssessmentIn, ...] = ()
+    appointments: tuple[AppointmentIn, ...] = ()
+    draws: tuple[DrawIn, ...] = ()
+    alerts: tuple[AlertIn, ...] = ()
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """An alert that should be open now. The engine matches it to a stored alert by
+    (kind, subject) and creates, updates or leaves it."""
+
+    kind: str
+    severity: str  # high | medium | low
+    subject: str  # "" patient-level; "result:<id>" for esr1_vus_review; "draw:<id>" result_overdue
+    title: str
+    rationale: str
+    evidence: dict  # JSON-serialisable only
+    result_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    patient_id: int
+    eligible: bool
+    reason: str
+    surveillance_treatment_id: int | None
+    risk_level: str | None  # high | standard; None without a rule-1 treatment
+    risk_factors: tuple[str, ...]
+    next_due_on: date | None  # None when not eligible
+    alerts: tuple[AlertSpec, ...]
+
+
+def risk_factor_label(code: str, policy: Policy) -> str:
+    """Plain wording of a risk factor code, with the thresholds of `policy`."""
+    labels = {
+        "prior_adjuvant_ai": "prior adjuvant AI",
+        "visceral_metastases": "visceral metastases",
+        "three_or_more_sites": f"{policy.high_risk_min_sites} or more metastatic sites",
+        "high_tumour_burden": "high tumour burden",
+        "182_days_on_treatment": f"{policy.high_risk_days_on_treatment}+ days on treatment",
+    }
+    # An unknown code (say, from a newer release) still reads as words rather than failing a page.
+    return labels.get(code, code.replace("_", " "))
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
+    """Apply SPEC section 5 rules 1-5 to one patient as of `today`."""
+    current = _current_metastatic_treatment(patient, today=today)
+    treatment = current if current is not None and _is_surveillance_regimen(current) else None
+    progression_dates = _progression_dates(patient, treatment, today=today)
+
+    blocker = _eligibility_blocker(patient, today=today, current=current, treatment=treatment)
+    if blocker is None and progression_dates:
+        blocker = f"progression documented {progression_dates[0].isoformat()}"
+    eligible = blocker is None
+    reason = blocker if blocker is not None else _eligible_reason(treatment)
+
+    risk_level: str | None = None
+    risk_factors: tuple[str, ...] = ()
+    if treatment is not None:
+        risk_factors = _risk_factors(patient, treatment, today=today, policy=policy)
+        risk_level = "high" if risk_factors else "standard"
+
+    due: _Due | None = None
+    if eligible:
+        due = _next_due(patient, treatment, risk_level, risk_factors, today=today, policy=policy)
+
+    context = _Context(
+        patient=patient,
+        today=today,
+        policy=policy,
+        treatment=treatment,
+        eligible=eligible,
+        progression_on=progression_dates[0] if progression_dates else None,
+        due=due,
+    )
+    return Evaluation(
+        patient_id=patient.id,
+        eligible=eligible,
+        reason=reason,
+        surveillance_treatment_id=treatment.id if treatment is not None else None,
+        risk_level=risk_level,
+        risk_factors=risk_factors,
+        next_due_on=due.on if due is not None else None,
+        alerts=_alerts(context),
+    )
+
+
+# Rule 1 -------------------------------------------------------------------------------------
+
+
+def _is_current(treatment: TreatmentIn, *, today: date) -> bool:
+    # A treatment ending today is over: the one that replaces it may start today.
+    return treatment.start_date <= today and (
+        treatment.end_date is None or treatment.end_date > today
+    )
+
+
+def _current_metastatic_treatment(patient: PatientIn, *, today: date) -> TreatmentIn | None:
+    # Metastatic treatments may not overlap; if bad data makes several current, the latest
+    # start is what the patient actually takes now (e.g. a switch whose old line was not ended),
+    # so it decides eligibility, rather than any older regimen that happens to qualify.
+    current = [
+        t for t in patient.treatments if t.setting == "metastatic" and _is_current(t, today=today)
+    ]
+    return max(current, key=lambda t: (t.start_date, t.id), default=None)
+
+
+def _is_surveillance_regimen(treatment: TreatmentIn) -> bool:
+    return (
+        treatment.setting == "metastatic"
+        and treatment.line_number == 1
+        and treatment.endocrine_therapy in AROMATASE_INHIBITORS
+        and treatment.cdk46_inhibitor in CDK46_INHIBITORS
+    )
+
+
+# Rule 2 -------------------------------------------------------------------------------------
+
+
+def _progression_dates(
+    patient: PatientIn, treatment: TreatmentIn | None, *, today: date
+) -> list[date]:
+    """PD dates inside the surveillance window (treatment start to today, inclusive)."""
+    if treatment is None:
+        return []
+    return sorted(
+        a.date
+        for a in patient.assessments
+        if a.response == "PD" and treatment.start_date <= a.date <= today
+    )
+
+
+def _receptors_in_scope(patient: PatientIn) -> bool:
+    hormone_positive = "positive" in (patient.er_status, patient.pr_status)
+    # HER2-low is recorded as negative; unknown is not a reason to exclude.
+    return hormone_positive and patient.her2_status != "positive"
+
+
+def _eligibility_blocker(
+    patient: PatientIn,
+    *,
+    today: date,
+    current: TreatmentIn | None,
+    treatment: TreatmentIn | None,
+) -> str | None:
+    """The most informative reason the patient is outside the programme, progression aside
+    (progression needs the rule-1 treatment, so the caller checks it last)."""
+    if patient.status != "active":
+        return f"patient {patient.status}"
+    if "positive" not in (patient.er_status, patient.pr_status):
+        if "unknown" in (patient.er_status, patient.pr_status):
+            return "hormone-receptor status unknown"
+        return "hormone-receptor negative"
+    if patient.her2_status == "positive":
+        return "HER2-positive"
+    if treatment is not None:
+        return None
+    if current is None:
+        if any(t.setting == "adjuvant" and _is_current(t, today=today) for t in patient.treatments):
+            return "adjuvant setting"
+        return "no current treatment"
+    if current.endocrine_therapy in SERDS:
+        return "on a SERD"
+    if current.line_number == 2:
+        return "second-line"
+    if current.line_number > 2:
+        return f"later line ({current.line_number})"
+    if current.line_number != 1:
+        return f"line {current.line_number}"
+    if current.cdk46_inhibitor not in CDK46_INHIBITORS:
+        return "no CDK4/6 inhibitor"
+    return "not on an aromatase inhibitor"
+
+
+def _eligible_reason(treatment: TreatmentIn) -> str:
+    return (
+        f"First-line {treatment.endocrine_therapy} + {treatment.cdk46_inhibitor}"
+        f" since {treatment.start_date.isoformat()}"
+    )
+
+
+# Rule 3 -------------------------------------------------------------------------------------
+
+
+def _risk_factors(
+    patient: PatientIn, treatment: TreatmentIn, *, today: date, policy: Policy
+) -> tuple[str, ...]:
+    sites = set(patient.metastatic_sites)
+    present = {
+        "prior_adjuvant_ai": patient.prior_adjuvant_ai,
+        "visceral_metastases": bool(sites & VISCERAL_SITES),
+        "three_or_more_sites": len(sites) >= policy.high_risk_min_sites,
+        "high_tumour_burden": patient.high_tumour_burden,
+        "182_days_on_treatment": (today - treatment.start_date).days
+        >= policy.high_risk_days_on_treatment,
+    }
+    return tuple(code for code in RISK_FACTOR_CODES if present[code])
+
+
+# Rule 4 -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Due:
+    """The next due date with how it was reached, so alerts can explain themselves."""
+
+    on: date
+    computed_on: date  # before alignment (equal to `on` when pinned)
+    basis: str  # plain language: which rule 4 branch and from what
+    appointment: AppointmentIn | None = None
+    pinned_draw: DrawIn | None = None
+    last_draw: DrawIn | None = None
+
+
+def _last_draw(patient: PatientIn, treatment: TreatmentIn, *, today: date) -> DrawIn | None:
+    """The most recent draw collected on or after the surveillance treatment's start.
+
+    Draws dated after `today` are ignored so that an evaluation "as of" a past date sees only
+    what was known then."""
+    collected = [
+        d
+        for d in patient.draws
+        if d.status in _COLLECTED_STATUSES
+        and d.collected_on is not None
+        and treatment.start_date <= d.collected_on <= today
+    ]
+    return max(collected, key=lambda d: (d.collected_on, d.id), default=None)
+
+
+def _pinned_draw(patient: PatientIn) -> DrawIn | None:
+    pinned = [d for d in patient.draws if d.status == "planned" and d.pinned and d.due_date]
+    # At most one planned draw is expected; the highest id is the latest decision.
+    return max(pinned, key=lambda d: d.id, default=None)
+
+
+def _aligned_appointment(
+    patient: PatientIn, due_on: date, *, today: date, policy: Policy
+) -> AppointmentIn | None:
+    """The appointment to move the draw to: not before today, within the window either side,
+    the closest, and on a tie the earlier (a draw taken early beats one taken late)."""
+    candidates = [
+        a
+        for a in patient.appointments
+        if a.date >= today and abs((a.date - due_on).days) <= policy.alignment_window_days
+    ]
+    return min(candidates, key=lambda a: (abs((a.date - due_on).days), a.date, a.id), default=None)
+
+
+def _next_due(
+    patient: PatientIn,
+    treatment: TreatmentIn,
+    risk_level: str,
+    risk_factors: tuple[str, ...],
+    *,
+    today: date,
+    policy: Policy,
+) -> _Due:
+    last = _last_draw(patient, treatment, today=today)
+
+    pinned = _pinned_draw(patient)
+    if pinned is not None:
+        # The oncologist chose this date ("repeat_test"); the rules do not second-guess it.
+        return _Due(
+            on=pinned.due_date,
+            computed_on=pinned.due_date,
+            basis=(
+                f"repeat test requested by the oncologist for {pinned.due_date.isoformat()}"
+                f" (draw {pinned.id})"
+            ),
+            pinned_draw=pinned,
+            last_draw=last,
+        )
+
+    if last is None:
+        first_on = treatment.start_date + timedelta(days=policy.first_draw_after_days)
+        if patient.enrolled_on > first_on:
+            computed_on = patient.enrolled_on
+            basis = (
+                f"first draw at enrolment on {patient.enrolled_on.isoformat()} (later than"
+                f" treatment start {treatment.start_date.isoformat()}"
+                f" + {policy.first_draw_after_days} days)"
+            )
+        else:
+            computed_on = first_on
+            basis = (
+                f"first draw: treatment start {treatment.start_date.isoformat()}"
+                f" + {policy.first_draw_after_days} days"
+            )
+    elif last.result is not None and last.result.status == "failed":
+        computed_on = last.result.reported_on + timedelta(days=policy.redraw_after_failed_days)
+        basis = (
+            f"redraw: result {last.result.id} on the draw collected"
+            f" {last.collected_on.isoformat()} failed (reported"
+            f" {last.result.reported_on.isoformat()}) + {policy.redraw_after_failed_days} days"
+        )
+    else:
+        if risk_level == "high":
+            interval = policy.interval_high_risk_days
+            labels = ", ".join(risk_factor_label(code, policy) for code in risk_factors)
+            risk_text = f"high risk: {labels}"
+        else:
+            interval = policy.interval_standard_risk_days
+            risk_text = "standard risk"
+        computed_on = last.collected_on + timedelta(days=interval)
+        basis = (
+            f"last draw collected {last.collected_on.isoformat()} + {interval} days ({risk_text})"
+        )
+
+    appointment = _aligned_appointment(patient, computed_on, today=today, policy=policy)
+    if appointment is None:
+        return _Due(on=computed_on, computed_on=computed_on, basis=basis, last_draw=last)
+    if appointment.date != computed_on:
+        basis += (
+            f", moved from {computed_on.isoformat()} to the {appointment.kind} appointment"
+            f" on {appointment.date.isoformat()}"
+        )
+    else:
+        basis += f", same day as the {appointment.kind} appointment"
+    return _Due(
+        on=appointment.date,
+        computed_on=computed_on,
+        basis=basis,
+        appointment=appointment,
+        last_draw=last,
+    )
+
+
+# Rule 5 -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    patient: PatientIn
+    today: date
+    policy: Policy
+    treatment: TreatmentIn | None
+    eligible: bool
+    progression_on: date | None
+    due: _Due | None
+
+    @property
+    def rule_ref(self) -> str:
+        return f"SPEC rule 5, policy v{self.policy.version}"
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """A result together with the draw it came from."""
+
+    draw: DrawIn
+    result: ResultIn
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.draw.collected_on or date.min, self.result.reported_on, self.result.id)
+
+
+def _alerts(ctx: _Context) -> tuple[AlertSpec, ...]:
+    alerts: list[AlertSpec] = []
+    alerts.extend(_esr1_alerts(ctx))
+    alerts.extend(_vus_alerts(ctx))
+    alerts.extend(_draw_alerts(ctx))
+    alerts.extend(_result_overdue_alerts(ctx))
+    return tuple(alerts)
+
+
+def _findings(patient: PatientIn) -> list[_Finding]:
+    findings = [
+        _Finding(draw=d, result=d.result)
+        for d in patient.draws
+        if d.result is not None and d.status != "cancelled"
+    ]
+    return sorted(findings, key=lambda f: f.sort_key)
+
+
+def _is_resolved(alert: AlertIn) -> bool:
+    return alert.status == "resolved" or alert.decision is not None
+
+
+def _covered_result_ids(
+    alerts: tuple[AlertIn, ...], kind: str, *, resolved_only: bool
+) -> frozenset[int]:
+    covered: set[int] = set()
+    for alert in alerts:
+        if alert.kind == kind and (_is_resolved(alert) or not resolved_only):
+            covered |= alert.result_ids
+    return frozenset(covered)
+
+
+def _detected_during_surveillance(ctx: _Context) -> list[_Finding]:
+    start = ctx.treatment.start_date
+    return [
+        f
+        for f in _findings(ctx.patient)
+        if f.result.status == "final"
+        and f.result.esr1_status == "detected"
+        and f.draw.collected_on is not None
+        and start <= f.draw.collected_on <= ctx.today
+    ]
+
+
+def _esr1_alerts(ctx: _Context) -> list[AlertSpec]:
+    if ctx.treatment is None:
+        return []
+    detected = _detected_during_surveillance(ctx)
+    if not detected:
+        return []
+    alerts = ctx.patient.alerts
+
+    if ctx.eligible:
+        # A decision covers the results in its alert; an open alert covers nothing yet, its
+        # results are listed again so the engine can merge new ones into it.
+        covered = _covered_result_ids(alerts, "esr1_switch", resolved_only=True)
+        uncovered = [f for f in detected if f.result.id not in covered]
+        return [_esr1_switch_alert(ctx, uncovered)] if uncovered else []
+
+    in_progression_window_only = (
+        ctx.progression_on is not None
+        and ctx.patient.status == "active"
+        and _receptors_in_scope(ctx.patient)
+    )
+    if not in_progression_window_only:
+        return []
+    # A result already raised as a switch alert (open or decided) was seen before progression;
+    # it is not raised again as a progression finding.
+    covered = _covered_result_ids(alerts, "esr1_switch", resolved_only=False)
+    covered |= _covered_result_ids(alerts, "esr1_at_progression", resolved_only=True)
+    uncovered = [f for f in detected if f.result.id not in covered]
+    return [_esr1_at_progression_alert(ctx, uncovered)] if uncovered else []
+
+
+def _esr1_switch_alert(ctx: _Context, findings: list[_Finding]) -> AlertSpec:
+    latest = findings[-1]
+    treatment = ctx.treatment
+    rationale = (
+        f"{_finding_sentence(latest)}{_earlier_sentence(findings[:-1])}"
+        f" ESR1 mutation detected in ctDNA on first-line AI + CDK4/6 without documented"
+        f" progression ({ctx.rule_ref}); current treatment {treatment.endocrine_therapy}"
+        f" + {treatment.cdk46_inhibitor} since {treatment.start_date.isoformat()}."
+        " Consider switching the aromatase inhibitor to a SERD (camizestrant in SERENA-6) and"
+        " continuing the CDK4/6 inhibitor, after confirming there is no radiographic progression."
+    )
+    return AlertSpec(
+        kind="esr1_switch",
+        severity=SEVERITY_BY_KIND["esr1_switch"],
+        subject="",
+        title=f"{_variants_title(latest)} detected",
+        rationale=rationale,
+        evidence=_esr1_evidence(ctx, findings, rule="5.esr1_switch"),
+        result_ids=frozenset(f.result.id for f in findings),
+    )
+
+
+def _esr1_at_progression_alert(ctx: _Context, findings: list[_Finding]) -> AlertSpec:
+    latest = findings[-1]
+    progression = ctx.progression_on.isoformat()
+    rationale = (
+        f"{_finding_sentence(latest)}{_earlier_sentence(findings[:-1])}"
+        f" ESR1 mutation detected during first-line AI + CDK4/6, but outside the SERENA-6 window"
+        f" (progression documented {progression}) and not covered by an ESR1 switch alert"
+        f" ({ctx.rule_ref}). Use for second-line planning."
+    )
+    evidence = _esr1_evidence(ctx, findings, rule="5.esr1_at_progression")
+    evidence["dates"]["progression_on"] = progression
+    return AlertSpec(
+        kind="esr1_at_progression",
+        severity=SEVERITY_BY_KIND["esr1_at_progression"],
+        subject="",
+        title=f"{_variants_title(latest)} detected; progression documented {progression}",
+        rationale=rationale,
+        evidence=evidence,
+        result_ids=frozenset(f.result.id for f in findings),
+    )
+
+
+def _vus_alerts(ctx: _Context) -> list[AlertSpec]:
+    if ctx.patient.status != "active":
+        return []
+    # Only a decision closes a review; an open review is re-emitted so it stays open.
+    reviewed = _covered_result_ids(ctx.patient.alerts, "esr1_vus_review", resolved_only=True)
+    alerts = []
+    for finding in _findings(ctx.patient):
+        result = finding.result
+        vus = [v for v in result.variants if v.esr1_vus]
+        if result.status != "final" or result.esr1_status == "detected" or not vus:
+            continue
+        if result.id in reviewed:
+            continue
+        listed = ", ".join(f"{v.short} ({format_vaf(v.vaf_percent)}%)" for v in vus)
+        rationale = (
+            f"Result {result.id} (reported {result.reported_on.isoformat()},"
+            f" {_draw_phrase(finding.draw)}) lists ESR1 {listed}, not on the known activating"
+            f" list (SPEC section 4), so the result counts as ESR1 not detected"
+            f" ({ctx.rule_ref}). Review by the oncologist or molecular tumour board."
+        )
+        alerts.append(
+            AlertSpec(
+                kind="esr1_vus_review",
+                severity=SEVERITY_BY_KIND["esr1_vus_review"],
+                subject=f"result:{result.id}",
+                title=f"ESR1 variant to review: {listed}",
+                rationale=rationale,
+                evidence={
+                    "result_ids": [result.id],
+                    "draw_ids": [finding.draw.id],
+                    "variants": [_variant_evidence(v, finding) for v in vus],
+                    "dates": {
+                        "collected_on": _iso(finding.draw.collected_on),
+                        "reported_on": result.reported_on.isoformat(),
+                    },
+                    "rule": "5.esr1_vus_review",
+                    "policy_version": ctx.policy.version,
+                },
+                result_ids=frozenset({result.id}),
+            )
+        )
+    return alerts
+
+
+def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
+    if not ctx.eligible or ctx.due is None:
+        return []
+    due, today, policy = ctx.due, ctx.today, ctx.policy
+    alerts = []
+    days_late = (today - due.on).days
+    due_evidence = {
+        "result_ids": [],
+        "draw_ids": [d.id for d in (due.last_draw, due.pinned_draw) if d is not None],
+        "variants": [],
+        "dates": {
+            "due_on": due.on.isoformat(),
+            "computed_on": due.computed_on.isoformat(),
+            "appointment_on": _iso(due.appointment.date if due.appointment else None),
+            "last_collected_on": _iso(due.last_draw.collected_on if due.last_draw else None),
+        },
+        "policy_version": policy.version,
+    }
+
+    if -policy.draw_due_lookahead_days <= days_late <= policy.draw_overdue_after_days:
+        alerts.append(
+            AlertSpec(
+                kind="draw_due",
+                severity=SEVERITY_BY_KIND["draw_due"],
+                subject="",
+                title=f"ctDNA draw due {due.on.isoformat()}",
+                rationale=(
+                    f"Next ctDNA draw due {due.on.isoformat()} ({_relative(days_late)}):"
+                    f" {due.basis}. Shown from {policy.draw_due_lookahead_days} days before to"
+                    f" {policy.draw_overdue_after_days} days after the due date ({ctx.rule_ref})."
+                ),
+                evidence={**due_evidence, "rule": "5.draw_due"},
+            )
+        )
+    elif days_late > policy.draw_overdue_after_days:
+        alerts.append(
+            AlertSpec(
+                kind="draw_overdue",
+                severity=SEVERITY_BY_KIND["draw_overdue"],
+                subject="",
+                title=f"ctDNA draw overdue by {days_late} days (due {due.on.isoformat()})",
+                rationale=(
+                    f"The ctDNA draw due {due.on.isoformat()} is {days_late} days late, more than"
+                    f" the {policy.draw_overdue_after_days} allowed: {due.basis} ({ctx.rule_ref})."
+                    " Arrange the draw at the next opportunity."
+                ),
+                evidence={**due_evidence, "rule": "5.draw_overdue"},
+            )
+        )
+
+    last = due.last_draw
+    if last is not None and last.result is not None and last.result.status == "failed":
+        result = last.result
+        alerts.append(
+            AlertSpec(
+                kind="redraw_needed",
+                severity=SEVERITY_BY_KIND["redraw_needed"],
+                subject="",
+                title=f"ctDNA result failed; redraw due {due.on.isoformat()}",
+                rationale=(
+                    f"Result {result.id} (reported {result.reported_on.isoformat()},"
+                    f" {_draw_phrase(last)}) failed, so the last draw gives no ESR1 status"
+                    f" ({ctx.rule_ref}). Next draw due {due.on.isoformat()}: {due.basis}."
+                ),
+                evidence={
+                    "result_ids": [result.id],
+                    "draw_ids": [last.id],
+                    "variants": [],
+                    "dates": {
+                        "collected_on": last.collected_on.isoformat(),
+                        "reported_on": result.reported_on.isoformat(),
+                        "due_on": due.on.isoformat(),
+                    },
+                    "rule": "5.redraw_needed",
+                    "policy_version": policy.version,
+                },
+            )
+        )
+    return alerts
+
+
+def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
+    if ctx.patient.status != "active":
+        return []
+    limit = ctx.policy.result_overdue_after_days
+    waiting = sorted(
+        (
+            d
+            for d in ctx.patient.draws
+            if d.status == "collected"
+            and d.result is None
+            and d.collected_on is not None
+            and (ctx.today - d.collected_on).days > limit
+        ),
+        key=lambda d: (d.collected_on, d.id),
+    )
+    alerts = []
+    for draw in waiting:
+        days = (ctx.today - draw.collected_on).days
+        alerts.append(
+            AlertSpec(
+                kind="result_overdue",
+                severity=SEVERITY_BY_KIND["result_overdue"],
+                subject=f"draw:{draw.id}",
+                title=f"No result for the draw collected {draw.collected_on.isoformat()}",
+                rationale=(
+                    f"Draw {draw.id} was collected {draw.collected_on.isoformat()}"
+                    f" ({_assay_label(draw.assay)}), {days} days ago, and has no result; results"
+                    f" are expected within {limit} days ({ctx.rule_ref}). Chase the laboratory."
+                ),
+                evidence={
+                    "result_ids": [],
+                    "draw_ids": [draw.id],
+                    "variants": [],
+                    "dates": {"collected_on": draw.collected_on.isoformat()},
+                    "rule": "5.result_overdue",
+                    "policy_version": ctx.policy.version,
+                },
+            )
+        )
+    return alerts
+
+
+# Wording helpers ----------------------------------------------------------------------------
+
+
+def format_vaf(vaf_percent: float) -> str:
+    """VAF without trailing zeros: 0.4 -> "0.4", 2.0 -> "2", 0.125 -> "0.125".
+
+    Four decimals is finer than any ctDNA assay reports; a positive VAF below that still
+    shows as present rather than as 0."""
+    text = f"{vaf_percent:.4f}".rstrip("0").rstrip(".")
+    if text in ("0", "-0") and vaf_percent > 0:
+        return "<0.0001"
+    return text
+
+
+def _activating(result: ResultIn) -> list[VariantIn]:
+    return [v for v in result.variants if v.esr1_activating]
+
+
+def _variants_title(finding: _Finding) -> str:
+    variants = _activating(finding.result)
+    if not variants:
+        return "ESR1 mutation"
+    return "ESR1 " + " + ".join(f"{v.short} ({format_vaf(v.vaf_percent)}%)" for v in variants)
+
+
+def _variants_inline(result: ResultIn) -> str:
+    variants = _activating(result)
+    if not variants:
+        return "ESR1 mutation (variant not listed)"
+    return "ESR1 " + ", ".join(f"{v.short} {format_vaf(v.vaf_percent)}%" for v in variants)
+
+
+def _assay_label(assay: str | None) -> str:
+    if assay is None:
+        return "assay not recorded"
+    return _ASSAY_LABELS.get(assay, assay)
+
+
+def _draw_phrase(draw: DrawIn) -> str:
+    collected = _iso(draw.collected_on) or "date not recorded"
+    return f"draw {draw.id} collected {collected}, {_assay_label(draw.assay)}"
+
+
+def _finding_sentence(finding: _Finding) -> str:
+    result = finding.result
+    return (
+        f"{_variants_inline(result)} in result {result.id}"
+        f" (reported {result.reported_on.isoformat()}, {_draw_phrase(finding.draw)})."
+    )
+
+
+def _earlier_sentence(findings: list[_Finding]) -> str:
+    if not findings:
+        return ""
+    parts = [
+        f"result {f.result.id} (collected {_iso(f.draw.collected_on)}:"
+        f" {_variants_inline(f.result).removeprefix('ESR1 ')})"
+        for f in reversed(findings)
+    ]
+    return " Earlier positive: " + "; ".join(parts) + "."
+
+
+def _relative(days_late: int) -> str:
+    if days_late == 0:
+        return "today"
+    if days_late < 0:
+        return f"in {-days_late} day{'s' if days_late != -1 else ''}"
+    return f"{days_late} day{'s' if days_late != 1 else ''} past due"
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _variant_evidence(variant: VariantIn, finding: _Finding) -> dict:
+    return {
+        "short": variant.short,
+        "protein_change": variant.protein_change,
+        # float(): the ORM may hand over a Decimal, which json.dumps refuses.
+        "vaf_percent": float(variant.vaf_percent),
+        "result_id": finding.result.id,
+        "collected_on": _iso(finding.draw.collected_on),
+    }
+
+
+def _esr1_evidence(ctx: _Context, findings: list[_Finding], *, rule: str) -> dict:
+    return {
+        "result_ids": [f.result.id for f in findings],
+        "draw_ids": [f.draw.id for f in findings],
+        "variants": [_variant_evidence(v, f) for f in findings for v in _activating(f.result)],
+        "dates": {
+            "treatment_start": ctx.treatment.start_date.isoformat(),
+            "first_collected_on": _iso(findings[0].draw.collected_on),
+            "latest_collected_on": _iso(findings[-1].draw.collected_on),
+            "latest_reported_on": findings[-1].result.reported_on.isoformat(),
+        },
+        "treatment_id": ctx.treatment.id,
+        "rule": rule,
+        "policy_version": ctx.policy.version,
+    }

@@ -1,0 +1,89 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from accounts.roles import Role
+from accounts.services import user_create
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a-long-test-passphrase"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static():
+    # Production storage serves hashed files from a manifest; build it once.
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, role: str = Role.NURSE, **extra):
+        return user_create(username=username, role=role, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def oncologist(make_user):
+    return make_user("onc", Role.ONCOLOGIST, first_name="Ada", last_name="Osei")
+
+
+@pytest.fixture
+def nurse(make_user):
+    return make_user("nurse", Role.NURSE, first_name="Kim", last_name="Park")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("administrator", Role.ADMIN, first_name="Lee", last_name="Admin")
+
+
+def _test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    host = db["HOST"] or "127.0.0.1"
+    from urllib.parse import quote
+
+    return f"postgres://{db['USER']}@{quote(host, safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on the real Redis, reading the test database."""
+    env = dict(os.environ, DATABASE_URL=_test_database_url(), PYTHONUNBUFFERED="1")
+    hostname = f"test-{os.getpid()}@{socket.gethostname()}"
+    (ROOT / ".data").mkdir(exist_ok=True)
+    log = open(ROOT / ".data" / "test-worker.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "config", "worker",
+            "--loglevel", "info", "--concurrency", "2", "--pool", "prefork",
+            "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-gossip",
+            "--without-mingle", "--hostname", hostname,
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    from config.celery import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited early; see {log.name}")
+        if app.control.ping(destination=[hostname], timeout=0.5):
+            break
+    else:
+        proc.kill()
+        raise RuntimeError(f"celery worker did not answer within 60 s; see {log.name}")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
