@@ -1,0 +1,302 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from patients.audit import audited
+from patients.models import Patient
+
+
+class DrawStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    COLLECTED = "collected", "Collected"
+    RESULTED = "resulted", "Resulted"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Assay(models.TextChoices):
+    GUARDANT360_CDX = "guardant360_cdx", "Guardant360 CDx"
+    FOUNDATIONONE_LIQUID_CDX = "foundationone_liquid_cdx", "FoundationOne Liquid CDx"
+    DDPCR_ESR1 = "ddpcr_esr1", "ESR1 ddPCR"
+    OTHER = "other", "Other"
+
+
+@audited()
+class Draw(models.Model):
+    """A blood sample: planned by the engine (or a repeat-test decision), then collected,
+    then resulted. A collected draw fulfils the planned one in place, keeping `due_date`
+    so on-time rates can be measured."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="draws")
+    status = models.CharField(max_length=10, choices=DrawStatus.choices)
+    due_date = models.DateField(null=True, blank=True)
+    collected_on = models.DateField(null=True, blank=True)
+    assay = models.CharField(max_length=32, choices=Assay.choices, blank=True)
+    accession = models.CharField(max_length=64, blank=True)
+    # Planned by an oncologist's repeat-test decision: the due date stands until collected.
+    pinned = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["patient_id", "id"]
+        indexes = [
+            models.Index(fields=["patient", "collected_on"]),
+            models.Index(fields=["status", "due_date"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=DrawStatus.values), name="draw_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(assay="") | Q(assay__in=Assay.values), name="draw_assay_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="planned")
+                | Q(due_date__isnull=False, collected_on__isnull=True),
+                name="draw_planned_has_due_date",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["collected", "resulted"])
+                | (Q(collected_on__isnull=False) & ~Q(assay="")),
+                name="draw_collected_has_date_and_assay",
+            ),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status="planned"),
+                name="draw_one_planned_per_patient",
+            ),
+            models.UniqueConstraint(
+                fields=["assay", "accession"],
+                condition=~Q(accession=""),
+                name="draw_accession_unique_per_assay",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        when = self.collected_on or self.due_date
+        return f"Draw {self.id} ({self.status}, {when})"
+
+
+class ResultStatus(models.TextChoices):
+    FINAL = "final", "Final"
+    FAILED = "failed", "Failed"
+
+
+class Esr1Status(models.TextChoices):
+    DETECTED = "detected", "ESR1 mutation detected"
+    NOT_DETECTED = "not_detected", "ESR1 not detected"
+    FAILED = "failed", "Failed"
+
+
+@audited()
+class Result(models.Model):
+    """The laboratory report for one draw."""
+
+    draw = models.OneToOneField(Draw, on_delete=models.PROTECT, related_name="result")
+    reported_on = models.DateField()
+    status = models.CharField(max_length=8, choices=ResultStatus.choices)
+    esr1_status = models.CharField(max_length=14, choices=Esr1Status.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["draw_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ResultStatus.values), name="result_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="failed") & Q(esr1_status="failed"))
+                | (Q(status="final") & Q(esr1_status__in=["detected", "not_detected"])),
+                name="result_esr1_status_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Result {self.id} ({self.esr1_status}, {self.reported_on})"
+
+
+@audited()
+class Variant(models.Model):
+    result = models.ForeignKey(Result, on_delete=models.CASCADE, related_name="variants")
+    gene = models.CharField(max_length=16)
+    protein_change = models.CharField(max_length=32, help_text="canonical HGVS, e.g. p.Asp538Gly")
+    short = models.CharField(max_length=16, help_text="short form, e.g. D538G")
+    vaf_percent = models.DecimalField(max_digits=7, decimal_places=4)
+    esr1_activating = models.BooleanField(default=False)
+    esr1_vus = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["result_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(vaf_percent__gt=0) & Q(vaf_percent__lte=100), name="variant_vaf_range"
+            ),
+            models.UniqueConstraint(
+                fields=["result", "gene", "protein_change"], name="variant_once_per_result"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gene} {self.short} {self.vaf_percent}%"
+
+
+class AlertKind(models.TextChoices):
+    ESR1_SWITCH = "esr1_switch", "ESR1 switch"
+    ESR1_AT_PROGRESSION = "esr1_at_progression", "ESR1 at progression"
+    ESR1_VUS_REVIEW = "esr1_vus_review", "ESR1 variant review"
+    DRAW_DUE = "draw_due", "Draw due"
+    DRAW_OVERDUE = "draw_overdue", "Draw overdue"
+    REDRAW_NEEDED = "redraw_needed", "Redraw needed"
+    RESULT_OVERDUE = "result_overdue", "Result overdue"
+
+
+ESR1_KINDS = frozenset({"esr1_switch", "esr1_at_progression", "esr1_vus_review"})
+LOGISTICS_KINDS = frozenset({"draw_due", "draw_overdue", "redraw_needed", "result_overdue"})
+
+
+class Severity(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Decision(models.TextChoices):
+    SWITCHED = "switched", "Switched to a SERD"
+    REPEAT_TEST = "repeat_test", "Repeat the test"
+    DEFERRED = "deferred", "Deferred"
+    DISMISSED = "dismissed", "Dismissed"
+    AUTO = "auto", "Cleared automatically"
+    DONE = "done", "Done"
+
+
+@audited()
+class Alert(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=AlertKind.choices)
+    severity = models.CharField(max_length=6, choices=Severity.choices)
+    status = models.CharField(max_length=8, choices=AlertStatus.choices, default="open")
+    # What the alert is about within its kind: "" for one-per-patient kinds,
+    # "result:<id>" / "draw:<id>" otherwise. Open alerts are unique per (patient, kind, subject).
+    subject = models.CharField(max_length=40, blank=True)
+    title = models.CharField(max_length=200)
+    rationale = models.TextField()
+    evidence = models.JSONField(default=dict)
+    result_ids = models.JSONField(default=list, help_text="results this alert covers")
+    policy_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision = models.CharField(max_length=12, choices=Decision.choices, blank=True)
+    decision_details = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["patient", "kind"]),
+            models.Index(fields=["status", "severity", "created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "kind", "subject"],
+                condition=Q(status="open"),
+                name="alert_one_open_per_subject",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=AlertKind.values), name="alert_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(severity__in=Severity.values), name="alert_severity_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(decision="") & Q(resolved_at__isnull=True))
+                | (Q(status="resolved") & ~Q(decision="") & Q(resolved_at__isnull=False)),
+                name="alert_resolution_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title}"
+
+    @property
+    def is_esr1(self) -> bool:
+        return self.kind in ESR1_KINDS
+
+
+@audited()
+class SurveillancePolicy(models.Model):
+    """The numbers of SPEC section 5. Never edited in place: each save is a new version,
+    and the highest version is the one in force."""
+
+    version = models.PositiveIntegerField(unique=True)
+    first_draw_after_days = models.PositiveSmallIntegerField(default=56)
+    redraw_after_failed_days = models.PositiveSmallIntegerField(default=14)
+    interval_high_risk_days = models.PositiveSmallIntegerField(default=56)
+    interval_standard_risk_days = models.PositiveSmallIntegerField(default=84)
+    alignment_window_days = models.PositiveSmallIntegerField(default=14)
+    high_risk_days_on_treatment = models.PositiveSmallIntegerField(default=182)
+    high_risk_min_sites = models.PositiveSmallIntegerField(default=3)
+    draw_due_lookahead_days = models.PositiveSmallIntegerField(default=7)
+    draw_overdue_after_days = models.PositiveSmallIntegerField(default=14)
+    result_overdue_after_days = models.PositiveSmallIntegerField(default=14)
+    note = models.CharField(max_length=200, blank=True, help_text="why this version was made")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "surveillance policy"
+        verbose_name_plural = "surveillance policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(interval_high_risk_days__gt=0)
+                & Q(interval_standard_risk_days__gt=0)
+                & Q(first_draw_after_days__gt=0)
+                & Q(redraw_after_failed_days__gt=0),
+                name="policy_intervals_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Policy v{self.version}"
+
+
+class SurveillanceState(models.Model):
+    """The engine's latest verdict for a patient (derived; rebuilt by every run), plus the
+    outbox flag that guarantees a change is evaluated even if its Celery message is lost."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, primary_key=True, related_name="surveillance_state"
+    )
+    eligible = models.BooleanField(default=False)
+    reason = models.CharField(max_length=200, blank=True)
+    risk_level = models.CharField(max_length=10, blank=True)
+    risk_factors = models.JSONField(default=list)
+    next_draw_due = models.DateField(null=True, blank=True)
+    surveillance_treatment_id = models.BigIntegerField(null=True, blank=True)
+    evaluated_for = models.DateField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    needs_evaluation = models.BooleanField(default=True)
+    marked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["marked_at"], condition=Q(needs_evaluation=True), name="state_dirty_idx"
+            ),
+            models.Index(fields=["eligible", "next_draw_due"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Surveillance state of patient {self.patient_id}"
