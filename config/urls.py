@@ -12,6 +12,8 @@ admin.site.site_title = "ESR1 Watch"
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("", include("patients.api.urls")),
+    path("", include("surveillance.api.urls")),
 ]
 
 urlpatterns = [
