@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -248,7 +249,23 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The database scheduler lets admins see and pause schedules; exactly one beat runs.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # The morning run for every patient, before clinic opens (clinic time zone).
+    "surveillance-daily": {
+        "task": "surveillance.run_all",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    # Catches changes whose on-commit message was lost (see surveillance/outbox.py).
+    "surveillance-sweep": {
+        "task": "surveillance.sweep_marked",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "surveillance-digests": {
+        "task": "surveillance.send_digests",
+        "schedule": crontab(hour=6, minute=30),
+    },
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {

@@ -300,3 +300,19 @@ class SurveillanceState(models.Model):
 
     def __str__(self) -> str:
         return f"Surveillance state of patient {self.patient_id}"
+
+
+class DigestSent(models.Model):
+    """One row per user and day: the claim that makes the daily digest go out once even if
+    two beat ticks or workers race for it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+    summary = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="digest_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"Digest for {self.user} on {self.day}"

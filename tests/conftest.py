@@ -22,6 +22,36 @@ def _collected_static():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Data migrations load the drug catalogue and policy v1; a transactional test's flush
+    wipes them, so put them back for any test that uses the database."""
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db", "transactional_db", "live_server", "client", "admin_client"
+    } & set(request.fixturenames)
+    if not uses_db:
+        return
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    from patients.drugs import CATALOGUE
+    from patients.models import Drug
+    from surveillance.models import SurveillancePolicy
+
+    if Drug.objects.count() != len(CATALOGUE):
+        for code, name, drug_class, note in CATALOGUE:
+            Drug.objects.update_or_create(
+                code=code, defaults={"name": name, "drug_class": drug_class, "status_note": note}
+            )
+    if not SurveillancePolicy.objects.exists():
+        SurveillancePolicy.objects.create(version=1, note="SPEC section 5 defaults")
+
+
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return True
+    return bool({"transactional_db", "live_server"} & set(request.fixturenames))
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, role: str = Role.NURSE, **extra):

@@ -1,4 +1,5 @@
-"""Test data builders. Dates are relative to a fixed clinic "today" where it matters."""
+"""Test data builders. Dates are relative to the clinic's today (services read the clock
+through patients.models.clinic_today; the pure rules are tested with their own fixed date)."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -6,10 +7,10 @@ from decimal import Decimal
 import factory
 
 from accounts.models import User
-from patients.models import Appointment, Assessment, Patient, Treatment
+from patients.models import Appointment, Assessment, Patient, Treatment, clinic_today
 from surveillance.models import Draw, Result, Variant
 
-TODAY = date(2026, 6, 15)
+TODAY = clinic_today()
 
 
 def days(n: int) -> date:

@@ -1,6 +1,9 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter()
-# draws, results: surveillance/api/records.py; alerts, worklist: surveillance/api/alerts.py
+from surveillance.api.alerts import AlertViewSet, WorklistView
 
-urlpatterns = router.urls + []
+router = SimpleRouter()
+router.register("alerts", AlertViewSet, basename="alert")
+
+urlpatterns = router.urls + [path("worklist/", WorklistView.as_view(), name="worklist")]

@@ -1,0 +1,155 @@
+"""Resolving alerts: the oncologist's decision on an ESR1 alert, a nurse closing a
+logistics alert. Each decision is one transaction with its audit trail."""
+
+from datetime import date, timedelta
+
+import pghistory
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import Action, can
+from patients.models import Drug, DrugClass, Treatment, clinic_today
+from surveillance.models import ESR1_KINDS, Alert, Decision, Draw
+from surveillance.outbox import patient_changed
+
+ESR1_DECISIONS = {Decision.SWITCHED, Decision.REPEAT_TEST, Decision.DEFERRED, Decision.DISMISSED}
+LOGISTICS_DECISIONS = {Decision.DONE, Decision.DISMISSED}
+NOTE_REQUIRED = {Decision.DEFERRED, Decision.DISMISSED}
+# How far ahead a repeat test or a switch may be dated.
+MAX_DAYS_AHEAD = 120
+
+
+def allowed_decisions(alert: Alert) -> set[str]:
+    return ESR1_DECISIONS if alert.kind in ESR1_KINDS else LOGISTICS_DECISIONS
+
+
+def may_resolve(user, alert: Alert) -> bool:
+    action = (
+        Action.RESOLVE_ESR1_ALERT if alert.kind in ESR1_KINDS else Action.RESOLVE_LOGISTICS_ALERT
+    )
+    return can(user, action)
+
+
+def alert_resolve(
+    *,
+    actor,
+    alert: Alert,
+    decision: str,
+    note: str = "",
+    switch_date: date | None = None,
+    new_endocrine_therapy: str | None = None,
+    date: date | None = None,
+) -> Alert:
+    if not may_resolve(actor, alert):
+        raise PermissionDenied("Only an oncologist may decide on an ESR1 alert.")
+    note = (note or "").strip()
+    today = clinic_today()
+    errors: dict[str, str] = {}
+    if decision not in allowed_decisions(alert):
+        choices = ", ".join(sorted(allowed_decisions(alert)))
+        errors["decision"] = (
+            f"'{decision}' is not a decision for this alert. Choose one of: {choices}."
+        )
+    if decision in NOTE_REQUIRED and not note:
+        errors["note"] = f"A note is required when the decision is '{decision}'."
+    serd = None
+    if decision == Decision.SWITCHED:
+        if switch_date is None:
+            errors["switch_date"] = "Give the date the SERD starts."
+        elif switch_date > today + timedelta(days=MAX_DAYS_AHEAD):
+            errors["switch_date"] = f"The switch date may be at most {MAX_DAYS_AHEAD} days ahead."
+        serd = Drug.objects.filter(code=new_endocrine_therapy or "").first()
+        if serd is None or serd.drug_class != DrugClass.SERD:
+            serds = ", ".join(
+                Drug.objects.filter(drug_class=DrugClass.SERD).values_list("code", flat=True)
+            )
+            errors["new_endocrine_therapy"] = f"Choose a SERD: {serds}."
+    if decision == Decision.REPEAT_TEST:
+        if date is None:
+            errors["date"] = "Give the date of the repeat blood draw."
+        elif date < today:
+            errors["date"] = "The repeat draw cannot be planned in the past."
+        elif date > today + timedelta(days=MAX_DAYS_AHEAD):
+            errors["date"] = f"The repeat draw may be at most {MAX_DAYS_AHEAD} days ahead."
+    if errors:
+        raise ValidationError(errors)
+
+    details: dict = {}
+    try:
+        with transaction.atomic(), pghistory.context(user=actor.pk, source="alert-decision"):
+            locked = Alert.objects.select_for_update().get(pk=alert.pk)
+            if locked.status != "open":
+                raise ValidationError({"decision": "This alert has already been resolved."})
+            if decision == Decision.SWITCHED:
+                details = _switch(patient_id=locked.patient_id, switch_date=switch_date, serd=serd)
+            elif decision == Decision.REPEAT_TEST:
+                details = _plan_repeat(patient_id=locked.patient_id, on=date)
+            locked.status = "resolved"
+            locked.decision = decision
+            locked.note = note
+            locked.decision_details = details
+            locked.resolved_by = actor
+            locked.resolved_at = timezone.now()
+            locked.save(
+                update_fields=[
+                    "status", "decision", "note", "decision_details", "resolved_by",
+                    "resolved_at", "updated_at",
+                ]
+            )  # fmt: skip
+            patient_changed(locked.patient_id)
+    except IntegrityError:
+        raise ValidationError(
+            {"non_field_errors": "The record changed while saving this decision; reload and retry."}
+        ) from None
+    return locked
+
+
+def _switch(*, patient_id: int, switch_date: date, serd: Drug) -> dict:
+    running = Treatment.objects.select_for_update().filter(
+        patient_id=patient_id, setting="metastatic", line_number=1, start_date__lte=switch_date
+    )
+    aromatase = [
+        t for t in running
+        if t.endocrine_therapy_id and (t.end_date is None or t.end_date > switch_date)
+    ]  # fmt: skip
+    if not aromatase:
+        raise ValidationError(
+            {"switch_date": "No first-line treatment is running on that date to switch from."}
+        )
+    old = max(aromatase, key=lambda t: t.start_date)
+    if switch_date <= old.start_date:
+        raise ValidationError({"switch_date": f"The switch must come after {old.start_date}."})
+    old.end_date = switch_date
+    old.end_reason = "esr1_switch"
+    old.save(update_fields=["end_date", "end_reason", "updated_at"])
+    new = Treatment.objects.create(
+        patient_id=patient_id,
+        line_number=old.line_number,
+        setting=old.setting,
+        endocrine_therapy=serd,
+        cdk46_inhibitor_id=old.cdk46_inhibitor_id,
+        start_date=switch_date,
+    )
+    return {
+        "switch_date": switch_date.isoformat(),
+        "ended_treatment_id": old.id,
+        "new_treatment_id": new.id,
+        "new_endocrine_therapy": serd.code,
+        "cdk46_inhibitor": old.cdk46_inhibitor_id,
+    }
+
+
+def _plan_repeat(*, patient_id: int, on: date) -> dict:
+    planned = (
+        Draw.objects.select_for_update().filter(patient_id=patient_id, status="planned").first()
+    )
+    if planned is None:
+        planned = Draw.objects.create(
+            patient_id=patient_id, status="planned", due_date=on, pinned=True
+        )
+    else:
+        planned.due_date = on
+        planned.pinned = True
+        planned.save(update_fields=["due_date", "pinned", "updated_at"])
+    return {"repeat_draw_id": planned.id, "date": on.isoformat()}
