@@ -211,6 +211,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`; name each choice set so the schema's enums stay stable.
+    "ENUM_NAME_OVERRIDES": {
+        "DrawStatusEnum": "surveillance.models.DrawStatus",
+        "ResultStatusEnum": "surveillance.models.ResultStatus",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------
@@ -243,7 +248,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 # A message not acknowledged within this window is redelivered; it must exceed the
 # longest task (the nightly run) or that task would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Publishing gives up quickly when Redis is down: a web request must not stall on the
+# broker, and the outbox sweep re-sends what could not be enqueued.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    "socket_connect_timeout": 2,
+}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_TRACK_STARTED = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
