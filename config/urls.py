@@ -3,9 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts import views as account_views
 from accounts.api.views import TokenObtainView
 from config import health
+from surveillance import views as surveillance_views
 
 admin.site.site_header = "ESR1 Watch administration"
 admin.site.site_title = "ESR1 Watch"
@@ -17,7 +17,9 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", surveillance_views.home, name="home"),
+    path("patients/", include("patients.urls")),
+    path("", include("surveillance.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

@@ -33,3 +33,66 @@ def patient_for_user(user, patient_id, *, log_view: str | None = None) -> Patien
 
 def log_patient_access(*, user, patient, view: str) -> None:
     PatientAccess.objects.create(user=user, patient=patient, view=view)
+
+
+def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
+                 oncologist: str = "", open_alerts: str = "") -> QuerySet[Patient]:  # fmt: skip
+    """The patient list page: search and filters, with what each row shows in one query."""
+    from django.db.models import Count, Q
+
+    patients = (
+        patients_visible_to(user)
+        .select_related("oncologist", "surveillance_state")
+        .annotate(open_alert_count=Count("alerts", filter=Q(alerts__status="open")))
+    )
+    if search:
+        term = search.strip()
+        patients = patients.filter(
+            Q(mrn__icontains=term) | Q(given_name__icontains=term) | Q(family_name__icontains=term)
+        )
+    if eligible in ("yes", "no"):
+        flag = eligible == "yes"
+        patients = (
+            patients.filter(surveillance_state__eligible=True)
+            if flag
+            else patients.exclude(surveillance_state__eligible=True)
+        )
+    if risk in ("high", "standard"):
+        patients = patients.filter(surveillance_state__risk_level=risk)
+    if oncologist:
+        patients = patients.filter(oncologist__username=oncologist)
+    if open_alerts == "yes":
+        patients = patients.filter(open_alert_count__gt=0)
+    return patients.order_by("family_name", "given_name", "id")
+
+
+def patient_page(*, patient: Patient) -> dict:
+    """Everything the patient page shows, in a fixed number of queries."""
+    from django.db.models import Prefetch
+
+    from surveillance.models import Alert, Draw, SurveillanceState, Variant
+
+    state = SurveillanceState.objects.filter(patient=patient).first()
+    treatments = list(
+        patient.treatments.select_related("endocrine_therapy", "cdk46_inhibitor").order_by(
+            "start_date", "id"
+        )
+    )
+    draws = list(
+        Draw.objects.filter(patient=patient)
+        .select_related("result")
+        .prefetch_related(Prefetch("result__variants", queryset=Variant.objects.order_by("id")))
+        .order_by("id")
+    )
+    alerts = list(
+        Alert.objects.filter(patient=patient).select_related("resolved_by").order_by("-created_at")
+    )
+    return {
+        "state": state,
+        "treatments": treatments,
+        "assessments": list(patient.assessments.order_by("date", "id")),
+        "appointments": list(patient.appointments.order_by("date", "id")),
+        "draws": draws,
+        "open_alerts": [a for a in alerts if a.status == "open"],
+        "past_alerts": [a for a in alerts if a.status != "open"],
+    }

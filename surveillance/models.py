@@ -139,7 +139,13 @@ class Variant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.gene} {self.short} {self.vaf_percent}%"
+        return f"{self.gene} {self.short} {self.vaf_display}%"
+
+    @property
+    def vaf_display(self) -> str:
+        from surveillance.rules import format_vaf
+
+        return format_vaf(self.vaf_percent)
 
 
 class AlertKind(models.TextChoices):

@@ -1,0 +1,183 @@
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.decorators import role_required
+from accounts.roles import Action, Role
+from patients.forms import apply_service_errors
+from patients.models import clinic_today
+from patients.selectors import patient_for_user, patients_visible_to
+from surveillance import services
+from surveillance.decisions import alert_resolve, allowed_decisions, may_resolve
+from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
+from surveillance.models import ESR1_KINDS, Draw
+from surveillance.selectors import alerts_visible_to, worklist_for
+
+
+@login_required
+def home(request):
+    user = request.user
+    today = clinic_today()
+    context = {"today": today}
+    if user.role == Role.ONCOLOGIST:
+        work = list(worklist_for(user=user))
+        context["esr1_alerts"] = [a for a in work if a.kind in ESR1_KINDS]
+        context["other_alerts"] = [a for a in work if a.kind not in ESR1_KINDS]
+        for alert in context["esr1_alerts"]:
+            reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
+            alert.days_since_result = (today - _date(reported)).days if reported else None
+            alert.summary = alert.rationale.split(". ")[0] + "."
+        template = "surveillance/home_oncologist.html"
+    elif user.role == Role.NURSE:
+        visible = patients_visible_to(user)
+        planned = list(
+            Draw.objects.filter(
+                patient__in=visible, status="planned", due_date__lte=today + timedelta(days=7)
+            )
+            .select_related("patient")
+            .order_by("due_date", "id")
+        )
+        context["overdue"] = [d for d in planned if d.due_date < today]
+        context["due_today"] = [d for d in planned if d.due_date == today]
+        context["due_week"] = [d for d in planned if d.due_date > today]
+        context["pending_results"] = list(
+            Draw.objects.filter(patient__in=visible, status="collected")
+            .select_related("patient")
+            .order_by("collected_on", "id")
+        )
+        context["alerts"] = list(worklist_for(user=user))
+        template = "surveillance/home_nurse.html"
+    else:
+        template = "surveillance/home_admin.html"
+    return render(request, template, context)
+
+
+def _date(iso: str):
+    from datetime import date
+
+    return date.fromisoformat(iso)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Action.RECORD_DRAW)
+def draw_create(request, patient_id: int):
+    patient = patient_for_user(request.user, patient_id)
+    planned = Draw.objects.filter(patient=patient, status="planned").first()
+    form = DrawForm(request.POST or None, initial={"collected_on": clinic_today()})
+    if request.method == "POST" and form.is_valid():
+        try:
+            draw = services.draw_record(actor=request.user, patient=patient, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Blood draw recorded (collected {draw.collected_on}).")
+            return redirect("patient-detail", patient_id=patient.id)
+    return render(
+        request,
+        "surveillance/draw_form.html",
+        {"form": form, "patient": patient, "planned": planned},
+    )
+
+
+def _apply_row_errors(formset, exc: ValidationError) -> list[str]:
+    """Variant row errors from the service go onto their row; the rest are returned."""
+    leftovers = []
+    for error in exc.error_dict.get("variants", []):
+        params = error.params or {}
+        index = params.get("index")
+        if index is not None and index < len(formset.forms):
+            field = params.get("field")
+            form = formset.forms[index]
+            form.add_error(field if field in form.fields else None, params.get("message"))
+        else:
+            leftovers.extend(error.messages)
+    return leftovers
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Action.RECORD_RESULT)
+def result_create(request, draw_id: int):
+    draw = get_object_or_404(
+        Draw.objects.select_related("patient"),
+        pk=draw_id,
+        patient__in=patients_visible_to(request.user),
+    )
+    form = ResultForm(request.POST or None, initial={"reported_on": clinic_today()})
+    formset = VariantFormSet(request.POST or None, prefix="variants")
+    variant_errors: list[str] = []
+    if request.method == "POST" and "add_row" in request.POST:
+        # Without JavaScript: redisplay with one more empty row.
+        data = request.POST.copy()
+        data["variants-TOTAL_FORMS"] = str(int(data.get("variants-TOTAL_FORMS", 1)) + 1)
+        form, formset = ResultForm(data), VariantFormSet(data, prefix="variants")
+    elif request.method == "POST" and form.is_valid() and formset.is_valid():
+        rows = [f.cleaned_data for f in formset.forms if not f.is_blank()]
+        try:
+            services.result_record(
+                actor=request.user, draw=draw, variants=rows, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            variant_errors = _apply_row_errors(formset, exc)
+            rest = {k: v for k, v in exc.error_dict.items() if k != "variants"}
+            if rest:
+                apply_service_errors(form, ValidationError(rest))
+        else:
+            messages.success(request, "Result recorded; the surveillance check runs now.")
+            return redirect("patient-detail", patient_id=draw.patient_id)
+    return render(
+        request,
+        "surveillance/result_form.html",
+        {"form": form, "formset": formset, "draw": draw, "patient": draw.patient,
+         "variant_errors": variant_errors},
+    )  # fmt: skip
+
+
+@require_GET
+@role_required(Action.RECORD_RESULT)
+def variant_row(request):
+    """htmx: one more empty variant row, and the formset's updated row count."""
+    try:
+        index = max(0, min(int(request.GET.get("index", "1")), 29))
+    except ValueError:
+        index = 1
+    formset = VariantFormSet(prefix="variants")
+    return render(
+        request,
+        "surveillance/_variant_row.html",
+        {"row": formset.empty_form, "index": index, "next_index": index + 1, "oob": True},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Action.VIEW_CLINICAL)
+def alert_resolve_view(request, alert_id: int):
+    alert = get_object_or_404(alerts_visible_to(request.user), pk=alert_id)
+    if not may_resolve(request.user, alert):
+        raise PermissionDenied("Only an oncologist may decide on an ESR1 alert.")
+    if alert.status != "open":
+        messages.info(request, "This alert has already been resolved.")
+        return redirect("patient-detail", patient_id=alert.patient_id)
+    decisions = allowed_decisions(alert)
+    form = ResolveForm(request.POST or None, decisions=decisions)
+    if request.method == "POST" and form.is_valid():
+        try:
+            alert_resolve(actor=request.user, alert=alert, **form.service_data())
+        except ValidationError as exc:
+            errors = (
+                exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
+            )
+            if "non_field_errors" in errors:
+                errors[NON_FIELD_ERRORS] = errors.pop("non_field_errors")
+            apply_service_errors(form, ValidationError(errors))
+        else:
+            messages.success(request, f"Decision recorded: {alert.get_kind_display()} resolved.")
+            return redirect("patient-detail", patient_id=alert.patient_id)
+    return render(
+        request,
+        "surveillance/resolve_form.html",
+        {"form": form, "alert": alert, "patient": alert.patient, "esr1": alert.kind in ESR1_KINDS},
+    )
