@@ -215,6 +215,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DrawStatusEnum": "surveillance.models.DrawStatus",
         "ResultStatusEnum": "surveillance.models.ResultStatus",
+        "PatientStatusEnum": "patients.models.PatientStatus",
+        "ReceptorStatusEnum": "patients.models.ReceptorStatus",
+        "AlertStatusEnum": "surveillance.models.AlertStatus",
     },
 }
 

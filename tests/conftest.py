@@ -27,7 +27,11 @@ def _reference_data(request):
     """Data migrations load the drug catalogue and policy v1; a transactional test's flush
     wipes them, so put them back for any test that uses the database."""
     uses_db = request.node.get_closest_marker("django_db") or {
-        "db", "transactional_db", "live_server", "client", "admin_client"
+        "db",
+        "transactional_db",
+        "live_server",
+        "client",
+        "admin_client",
     } & set(request.fixturenames)
     if not uses_db:
         return

@@ -44,3 +44,17 @@ def test_docker_compose_file_is_accepted():
     )
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == {"postgres", "redis", "web", "worker", "beat"}
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    # --fail-on-warn turns any schema warning (unknown field type, enum clash) into an error.
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml")
+    )
+    schema = (tmp_path / "schema.yml").read_text()
+    for path in [
+        "/api/v1/patients/{id}/timeline/", "/api/v1/treatments/", "/api/v1/assessments/",
+        "/api/v1/appointments/", "/api/v1/draws/", "/api/v1/results/",
+        "/api/v1/alerts/{id}/resolve/", "/api/v1/worklist/",
+    ]:  # fmt: skip
+        assert f"  {path}:" in schema, path

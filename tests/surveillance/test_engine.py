@@ -71,7 +71,9 @@ def test_planned_draw_moves_in_place_to_an_appointment(on_treatment):
     patient, treatment = on_treatment
     run()
     draw_id = Draw.objects.get(patient=patient, status="planned").id
-    appointment = AppointmentFactory(patient=patient, date=treatment.start_date + timedelta(days=60))
+    appointment = AppointmentFactory(
+        patient=patient, date=treatment.start_date + timedelta(days=60)
+    )
     run()
     planned = Draw.objects.get(patient=patient, status="planned")
     assert planned.id == draw_id
@@ -121,7 +123,9 @@ def test_switch_alert_raised_before_progression_stays_open_after_it(on_treatment
     run()
     AssessmentFactory(patient=patient, date=days(-1), response="PD")
     run()
-    open_kinds = list(Alert.objects.filter(patient=patient, status="open").values_list("kind", flat=True))
+    open_kinds = list(
+        Alert.objects.filter(patient=patient, status="open").values_list("kind", flat=True)
+    )
     assert open_kinds == ["esr1_switch"]
 
 

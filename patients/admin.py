@@ -1,0 +1,166 @@
+"""Django admin for the patients app.
+
+Administrators have no clinical access (SPEC section 1): their role group holds no
+permission on patients, treatments, assessments or appointments, so those pages do not
+exist for them. A superuser can look at clinical records (break-glass) but not change
+them here: clinical writes go through patients.services, which validate, attribute the
+change in the audit history and trigger re-evaluation, none of which an admin form would.
+Viewing a patient here is logged like any other view of the record.
+
+What administrators do keep here: the drug catalogue's status notes, and the patient
+record access log (read-only).
+"""
+
+from django.contrib import admin
+
+from patients.models import Appointment, Assessment, Drug, Patient, PatientAccess, Treatment
+from patients.selectors import log_patient_access
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable by whoever holds the view permission; nobody adds, changes or deletes."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TreatmentInline(_ReadOnlyInline):
+    model = Treatment
+    fields = (
+        "line_number",
+        "setting",
+        "endocrine_therapy",
+        "cdk46_inhibitor",
+        "start_date",
+        "end_date",
+        "end_reason",
+    )
+
+
+class AssessmentInline(_ReadOnlyInline):
+    model = Assessment
+    fields = ("date", "modality", "response", "note")
+
+
+class AppointmentInline(_ReadOnlyInline):
+    model = Appointment
+    fields = ("date", "kind", "note")
+
+
+@admin.register(Patient)
+class PatientAdmin(ReadOnlyAdmin):
+    list_display = (
+        "mrn",
+        "family_name",
+        "given_name",
+        "birth_date",
+        "oncologist",
+        "status",
+        "her2_status",
+        "enrolled_on",
+    )
+    list_filter = ("status", "oncologist", "er_status", "pr_status", "her2_status", "sex")
+    search_fields = ("mrn", "given_name", "family_name")
+    list_select_related = ("oncologist",)
+    date_hierarchy = "enrolled_on"
+    ordering = ("family_name", "given_name")
+    inlines = (TreatmentInline, AssessmentInline, AppointmentInline)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        patient = self.get_object(request, object_id)
+        if patient is not None and response.status_code == 200:
+            log_patient_access(user=request.user, patient=patient, view="admin:patient")
+        return response
+
+
+@admin.register(Treatment)
+class TreatmentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "patient",
+        "line_number",
+        "setting",
+        "endocrine_therapy",
+        "cdk46_inhibitor",
+        "start_date",
+        "end_date",
+        "end_reason",
+    )
+    list_filter = ("setting", "line_number", "endocrine_therapy", "cdk46_inhibitor", "end_reason")
+    search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")
+    list_select_related = ("patient", "endocrine_therapy", "cdk46_inhibitor")
+    date_hierarchy = "start_date"
+
+
+@admin.register(Assessment)
+class AssessmentAdmin(ReadOnlyAdmin):
+    list_display = ("patient", "date", "modality", "response")
+    list_filter = ("modality", "response")
+    search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")
+    list_select_related = ("patient",)
+    date_hierarchy = "date"
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(ReadOnlyAdmin):
+    list_display = ("patient", "date", "kind", "note")
+    list_filter = ("kind",)
+    search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")
+    list_select_related = ("patient",)
+    date_hierarchy = "date"
+
+
+@admin.register(Drug)
+class DrugAdmin(admin.ModelAdmin):
+    """The catalogue is fixed by migration; admins keep each drug's status note current."""
+
+    list_display = ("name", "code", "drug_class", "status_note")
+    list_filter = ("drug_class",)
+    search_fields = ("code", "name")
+    fields = ("code", "name", "drug_class", "status_note")
+    readonly_fields = ("code", "name", "drug_class")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PatientAccess)
+class PatientAccessAdmin(ReadOnlyAdmin):
+    """Who opened which patient record, and where. Append-only: written by the views."""
+
+    list_display = ("at", "user", "patient_id", "patient_mrn", "view")
+    list_filter = ("view",)
+    search_fields = ("user__username", "patient__mrn")
+    list_select_related = ("user", "patient")
+    date_hierarchy = "at"
+    # The log identifies the record by id and MRN; names stay in the clinical record.
+    fields = ("at", "user", "patient_id", "patient_mrn", "view")
+    readonly_fields = fields
+
+    @admin.display(description="MRN", ordering="patient__mrn")
+    def patient_mrn(self, obj):
+        return obj.patient.mrn

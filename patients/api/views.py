@@ -1,0 +1,171 @@
+"""Patients, treatments, assessments and appointments over REST (SPEC section 6).
+
+Each viewset parses with a serializer, calls one service (patients.services) or selector,
+and renders. Who may do what is in accounts.roles (via ``role_actions``); what a user may
+see comes from patients.selectors.patients_visible_to. Nothing is ever deleted here: a
+patient leaves care by PATCHing ``status``.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.permissions import RoleActionPermission
+from accounts.roles import Action
+from patients import services
+from patients.api import filters, serializers
+from patients.models import Appointment, Assessment, Patient, Treatment
+from patients.selectors import log_patient_access, patients_visible_to
+from patients.timeline import patient_timeline
+
+
+class _ClinicalViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """GET, POST and PATCH; PUT and DELETE are not offered."""
+
+    permission_classes = [RoleActionPermission]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    create_service = None
+    update_service = None
+    instance_name = ""
+
+    def perform_create(self, serializer):
+        serializer.instance = self.create_service(
+            actor=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = self.update_service(
+            actor=self.request.user,
+            **{self.instance_name: serializer.instance},
+            **serializer.validated_data,
+        )
+
+
+class PatientViewSet(_ClinicalViewSet):
+    """Patients. ``risk_level``, ``risk_factors`` and ``surveillance`` are the surveillance
+    engine's latest verdict and read-only."""
+
+    queryset = Patient.objects.none()  # the real one is get_queryset's
+    serializer_class = serializers.PatientSerializer
+    filterset_class = filters.PatientFilter
+    role_actions = {
+        "GET": Action.VIEW_CLINICAL,
+        "POST": Action.EDIT_PATIENT,
+        "PATCH": Action.EDIT_PATIENT,
+    }
+    create_service = staticmethod(services.patient_create)
+    update_service = staticmethod(services.patient_update)
+    instance_name = "patient"
+
+    def get_queryset(self):
+        return patients_visible_to(self.request.user).select_related(
+            "oncologist", "surveillance_state"
+        )
+
+    def retrieve(self, request, *args, **kwargs):
+        patient = self.get_object()
+        log_patient_access(user=request.user, patient=patient, view="api:patient_detail")
+        return Response(self.get_serializer(patient).data)
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    @extend_schema(
+        responses=serializers.TimelineSerializer,
+        summary="Everything on the patient's record, oldest first",
+        description=(
+            "`patient` is a summary of the record with the surveillance verdict. `events` "
+            "lists treatments, assessments, appointments, draws, results and alerts in date "
+            "order (ties in that order). Every event has `type`, `id` (its id in its own "
+            "endpoint), `date` and a readable `summary`, plus the fields of its type: a "
+            "treatment sits at its start date and carries `end_date` (null while ongoing); a "
+            "draw sits at its due date while planned, else at its collection date; a result "
+            "at its report date, with its variants and `esr1_status`; an alert at the day "
+            "it was raised. Viewing the timeline is logged as a view of the record."
+        ),
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def timeline(self, request, pk=None):
+        patient = self.get_object()
+        log_patient_access(user=request.user, patient=patient, view="api:timeline")
+        events = patient_timeline(patient=patient)
+        return Response(
+            serializers.TimelineSerializer({"patient": patient, "events": events}).data,
+            status=status.HTTP_200_OK,
+        )
+
+
+class TreatmentViewSet(_ClinicalViewSet):
+    """Treatment periods. Drugs are given by catalogue code (``letrozole``); the names and
+    status notes come back read-only."""
+
+    queryset = Treatment.objects.none()
+    serializer_class = serializers.TreatmentSerializer
+    filterset_class = filters.TreatmentFilter
+    role_actions = {
+        "GET": Action.VIEW_CLINICAL,
+        "POST": Action.EDIT_TREATMENT,
+        "PATCH": Action.EDIT_TREATMENT,
+    }
+    create_service = staticmethod(services.treatment_create)
+    update_service = staticmethod(services.treatment_update)
+    instance_name = "treatment"
+
+    def get_queryset(self):
+        return Treatment.objects.filter(
+            patient__in=patients_visible_to(self.request.user)
+        ).select_related("patient", "endocrine_therapy", "cdk46_inhibitor")
+
+
+class AssessmentViewSet(_ClinicalViewSet):
+    """Completed imaging assessments; ``PD`` is radiographic progression."""
+
+    queryset = Assessment.objects.none()
+    serializer_class = serializers.AssessmentSerializer
+    filterset_class = filters.AssessmentFilter
+    role_actions = {
+        "GET": Action.VIEW_CLINICAL,
+        "POST": Action.EDIT_ASSESSMENT,
+        "PATCH": Action.EDIT_ASSESSMENT,
+    }
+    create_service = staticmethod(services.assessment_create)
+    update_service = staticmethod(services.assessment_update)
+    instance_name = "assessment"
+
+    def get_queryset(self):
+        return Assessment.objects.filter(
+            patient__in=patients_visible_to(self.request.user)
+        ).select_related("patient")
+
+
+class AppointmentViewSet(_ClinicalViewSet):
+    """Upcoming clinic visits and scans, which blood draws are aligned with."""
+
+    queryset = Appointment.objects.none()
+    serializer_class = serializers.AppointmentSerializer
+    filterset_class = filters.AppointmentFilter
+    role_actions = {
+        "GET": Action.VIEW_CLINICAL,
+        "POST": Action.RECORD_APPOINTMENT,
+        "PATCH": Action.RECORD_APPOINTMENT,
+    }
+    create_service = staticmethod(services.appointment_create)
+    update_service = staticmethod(services.appointment_update)
+    instance_name = "appointment"
+
+    def get_queryset(self):
+        return Appointment.objects.filter(
+            patient__in=patients_visible_to(self.request.user)
+        ).select_related("patient")

@@ -1,0 +1,421 @@
+"""Writes to draws and results (SPEC sections 3, 4 and 5.4).
+
+Each write validates everything first and raises one `ValidationError` keyed by field, then
+makes its change in one transaction with the audit context and the re-evaluation mark
+(`surveillance.outbox.patient_changed`), so a change is never half-saved and never goes
+unevaluated. The API and the HTML forms both call these; serializers and forms only parse.
+
+Variant rows are validated one by one and every problem is reported. A row's error is a
+`ValidationError` with code `variant_row` and params `index` (0-based), `row` (1-based) and
+`field`, so a caller can rebuild per-row errors (the API answers
+`{"variants": {"1": {"protein_change": [...]}}}`, the shape DRF gives its own list errors);
+its plain message ("Variant 2, protein change: ...") reads well where the structure is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import pghistory
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.roles import Action, can
+from patients.models import Patient, clinic_today
+from surveillance import variants as esr1_variants
+from surveillance.models import (
+    Assay,
+    Draw,
+    DrawStatus,
+    Result,
+    ResultStatus,
+    Variant,
+)
+from surveillance.outbox import patient_changed
+
+VARIANT_ROW_CODE = "variant_row"
+VAF_MAX_DECIMAL_PLACES = 4  # Variant.vaf_percent is numeric(7, 4)
+CANCEL_REASON_MAX_LENGTH = Draw._meta.get_field("cancel_reason").max_length
+ACCESSION_MAX_LENGTH = Draw._meta.get_field("accession").max_length
+GENE_MAX_LENGTH = Variant._meta.get_field("gene").max_length
+_GENE_SYMBOL = re.compile(r"[A-Z][A-Z0-9-]*", re.ASCII)
+
+_VARIANT_FIELD_LABELS = {
+    "gene": "gene",
+    "protein_change": "protein change",
+    "vaf_percent": "VAF",
+    NON_FIELD_ERRORS: "entry",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Draws
+# --------------------------------------------------------------------------------------------
+
+
+def draw_record(
+    *, actor, patient: Patient, collected_on: date, assay: str, accession: str = ""
+) -> Draw:
+    """Record a collected blood sample. A planned draw of the patient is fulfilled in place
+    (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made."""
+    _require(actor, Action.RECORD_DRAW)
+    accession = (accession or "").strip()
+    errors = _draw_errors(patient=patient, collected_on=collected_on, assay=assay)
+    errors.update(_accession_errors(assay=assay, accession=accession))
+    _raise_if(errors)
+
+    try:
+        with pghistory.context(user=actor.pk), transaction.atomic():
+            # Locked so a concurrent recording (or the engine replanning) cannot fulfil the
+            # same planned draw twice; the loser finds no planned draw and creates its own.
+            draw = (
+                Draw.objects.select_for_update()
+                .filter(patient=patient, status=DrawStatus.PLANNED)
+                .first()
+            )
+            if draw is None:
+                draw = Draw(patient=patient)
+            draw.status = DrawStatus.COLLECTED
+            draw.collected_on = collected_on
+            draw.assay = assay
+            draw.accession = accession
+            draw.pinned = False
+            draw.save()
+            patient_changed(patient.pk)
+    except IntegrityError as exc:
+        raise _integrity_error(exc) from exc
+    return draw
+
+
+def draw_cancel(*, actor, draw: Draw, reason: str) -> Draw:
+    """Cancel a draw recorded by mistake. Draws are never deleted: the row and its history
+    stay on the audit trail, and the surveillance rules ignore a cancelled draw.
+
+    The accession is released (cleared on the row; the audit history keeps it) because the
+    usual mistake is a tube entered against the wrong patient, and the same accession must
+    then be recordable on the right one: it is unique per assay across all draws."""
+    _require(actor, Action.RECORD_DRAW)
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not reason:
+        errors["reason"] = ["Say why the draw is cancelled (e.g. recorded for the wrong patient)."]
+    elif len(reason) > CANCEL_REASON_MAX_LENGTH:
+        errors["reason"] = [f"Keep the reason to {CANCEL_REASON_MAX_LENGTH} characters or fewer."]
+    status_error = _cancel_status_error(draw.status, draw.pk)
+    if status_error:
+        errors[NON_FIELD_ERRORS] = [status_error]
+    _raise_if(errors)
+
+    with pghistory.context(user=actor.pk), transaction.atomic():
+        locked = Draw.objects.select_for_update().get(pk=draw.pk)
+        # Re-checked under the lock: a result may have been recorded since the caller read.
+        status_error = _cancel_status_error(locked.status, locked.pk)
+        if status_error:
+            raise ValidationError({NON_FIELD_ERRORS: [status_error]})
+        locked.status = DrawStatus.CANCELLED
+        locked.cancel_reason = reason
+        locked.accession = ""
+        locked.pinned = False
+        locked.save(update_fields=["status", "cancel_reason", "accession", "pinned", "updated_at"])
+        patient_changed(locked.patient_id)
+    return locked
+
+
+def _cancel_status_error(status: str, draw_id: int) -> str | None:
+    if status == DrawStatus.RESULTED:
+        return (
+            f"Draw {draw_id} has a result and cannot be cancelled; a reported result stays "
+            f"on the record."
+        )
+    if status == DrawStatus.CANCELLED:
+        return f"Draw {draw_id} is already cancelled."
+    if status == DrawStatus.PLANNED:
+        return (
+            f"Draw {draw_id} is only planned; planned draws follow the surveillance schedule "
+            f"and are not cancelled by hand."
+        )
+    return None
+
+
+def _draw_errors(*, patient: Patient, collected_on, assay: str) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(collected_on, date):
+        errors["collected_on"] = ["Give the date the sample was collected (YYYY-MM-DD)."]
+    else:
+        today = clinic_today()
+        if collected_on > today:
+            errors["collected_on"] = [
+                f"The collection date {collected_on} is in the future (today is {today})."
+            ]
+        elif collected_on < patient.birth_date:
+            errors["collected_on"] = [
+                f"The collection date {collected_on} is before the patient's birth date "
+                f"{patient.birth_date}."
+            ]
+    if assay not in Assay.values:
+        errors["assay"] = [f"Unknown assay {assay!r}. Choose one of: {', '.join(Assay.values)}."]
+    return errors
+
+
+def _accession_errors(*, assay: str, accession: str) -> dict[str, list[str]]:
+    if not accession:
+        return {}
+    if len(accession) > ACCESSION_MAX_LENGTH:
+        return {"accession": [f"Keep the accession to {ACCESSION_MAX_LENGTH} characters."]}
+    clash = Draw.objects.filter(assay=assay, accession=accession).first()
+    if clash is None:
+        return {}
+    label = Assay(assay).label if assay in Assay.values else assay
+    return {
+        "accession": [
+            f"Accession {accession} is already recorded for a {label} sample "
+            f"(draw {clash.pk}, collected {clash.collected_on}). Check the label on the tube; "
+            f"accessions are unique per assay."
+        ]
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+def result_record(
+    *,
+    actor,
+    draw: Draw,
+    reported_on: date,
+    status: str,
+    variants: Iterable[Mapping] = (),
+    comment: str = "",
+) -> Result:
+    """Record the laboratory report for a collected draw: variants in canonical form, the
+    derived ESR1 status, and the draw marked resulted."""
+    _require(actor, Action.RECORD_RESULT)
+    rows = list(variants or [])
+    comment = (comment or "").strip()
+
+    errors: dict[str, list] = {}
+    draw_error = _result_draw_error(draw)
+    if draw_error:
+        errors["draw"] = [draw_error]
+    if status not in ResultStatus.values:
+        errors["status"] = [
+            f"Unknown result status {status!r}. Choose one of: {', '.join(ResultStatus.values)}."
+        ]
+    reported_error = _reported_on_error(reported_on, draw)
+    if reported_error:
+        errors["reported_on"] = [reported_error]
+    normalised, variant_errors = _normalise_rows(rows, result_status=status)
+    if variant_errors:
+        errors["variants"] = variant_errors
+    _raise_if(errors)
+
+    esr1 = esr1_variants.esr1_status(status, normalised)
+    try:
+        with pghistory.context(user=actor.pk), transaction.atomic():
+            locked = Draw.objects.select_for_update().get(pk=draw.pk)
+            # Re-checked under the lock: another report or a cancellation may have won.
+            draw_error = _result_draw_error(locked)
+            if draw_error:
+                raise ValidationError({"draw": [draw_error]})
+            result = Result.objects.create(
+                draw=locked,
+                reported_on=reported_on,
+                status=status,
+                esr1_status=esr1,
+                comment=comment,
+            )
+            Variant.objects.bulk_create(
+                [
+                    Variant(
+                        result=result,
+                        gene=v.gene,
+                        protein_change=v.protein_change,
+                        short=v.short,
+                        vaf_percent=v.vaf_percent,
+                        esr1_activating=v.esr1_activating,
+                        esr1_vus=v.esr1_vus,
+                    )
+                    for v in normalised
+                ]
+            )
+            locked.status = DrawStatus.RESULTED
+            locked.save(update_fields=["status", "updated_at"])
+            patient_changed(locked.patient_id)
+    except IntegrityError as exc:
+        raise _integrity_error(exc) from exc
+    return result
+
+
+def _result_draw_error(draw: Draw) -> str | None:
+    if draw.status == DrawStatus.PLANNED:
+        return (
+            f"Draw {draw.pk} has not been collected yet; record the collection first, "
+            f"then its result."
+        )
+    if draw.status == DrawStatus.CANCELLED:
+        return f"Draw {draw.pk} was cancelled; a cancelled draw cannot carry a result."
+    if draw.status == DrawStatus.RESULTED or Result.objects.filter(draw_id=draw.pk).exists():
+        return (
+            f"Draw {draw.pk} already has a result. A draw has one result; a corrected report "
+            f"is not recorded over it."
+        )
+    return None
+
+
+def _reported_on_error(reported_on, draw: Draw) -> str | None:
+    if not isinstance(reported_on, date):
+        return "Give the date the laboratory reported the result (YYYY-MM-DD)."
+    today = clinic_today()
+    if reported_on > today:
+        return f"The report date {reported_on} is in the future (today is {today})."
+    if draw.collected_on and reported_on < draw.collected_on:
+        return (
+            f"The report date {reported_on} is before the sample was collected "
+            f"({draw.collected_on})."
+        )
+    return None
+
+
+def _normalise_rows(
+    rows: list, *, result_status: str
+) -> tuple[list[esr1_variants.NormalisedVariant], list]:
+    """The variants in canonical form, or the errors: row errors when any row is wrong,
+    else errors about the list as a whole."""
+    if result_status == ResultStatus.FAILED and rows:
+        return [], [
+            "A failed result carries no variants: the sample could not be analysed. "
+            "Send the variants with status 'final', or send no variants."
+        ]
+    normalised: list[esr1_variants.NormalisedVariant] = []
+    row_errors: list[ValidationError] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            row_errors.append(
+                _row_error(index, NON_FIELD_ERRORS, "expected gene, protein_change, vaf_percent")
+            )
+            continue
+        errors_before = len(row_errors)
+        gene = protein_change = None
+        try:
+            gene = _gene_symbol(row.get("gene"))
+        except esr1_variants.VariantParseError as exc:
+            row_errors.append(_row_error(index, "gene", str(exc)))
+        if gene is not None:
+            try:
+                change = _protein_change(row.get("protein_change"), gene=gene)
+                protein_change = change.canonical
+            except esr1_variants.VariantParseError as exc:
+                row_errors.append(_row_error(index, "protein_change", str(exc)))
+        vaf, vaf_error = _parse_vaf(row.get("vaf_percent"))
+        if vaf_error:
+            row_errors.append(_row_error(index, "vaf_percent", vaf_error))
+        if protein_change is not None:
+            key = (gene, protein_change)
+            if key in seen:
+                row_errors.append(
+                    _row_error(
+                        index,
+                        "protein_change",
+                        f"{gene} {change.short} is already listed as variant {seen[key] + 1}; "
+                        f"list each variant once.",
+                    )
+                )
+            else:
+                seen[key] = index
+        if len(row_errors) == errors_before:
+            normalised.append(esr1_variants.normalise_variant(gene, row.get("protein_change"), vaf))
+    return (normalised, []) if not row_errors else ([], row_errors)
+
+
+def _protein_change(value, *, gene: str) -> esr1_variants.ProteinChange:
+    if value is not None and not isinstance(value, str):
+        raise esr1_variants.VariantParseError(
+            "Give the protein change as text, e.g. D538G or p.Asp538Gly."
+        )
+    return esr1_variants.parse_protein_change(value, gene=gene)
+
+
+def _gene_symbol(value) -> str:
+    if value is not None and not isinstance(value, str):
+        raise esr1_variants.VariantParseError("Give the gene as a symbol, e.g. ESR1.")
+    symbol = esr1_variants.normalise_gene(value)
+    if len(symbol) > GENE_MAX_LENGTH or not _GENE_SYMBOL.fullmatch(symbol):
+        raise esr1_variants.VariantParseError(
+            f"{symbol[: GENE_MAX_LENGTH + 1]!r} is not a gene symbol; "
+            f"write it as in ESR1 or PIK3CA."
+        )
+    return symbol
+
+
+def _parse_vaf(value) -> tuple[Decimal | None, str | None]:
+    if value is None or value == "" or isinstance(value, bool):
+        return None, "Give the variant allele fraction in percent, e.g. 0.4 for 0.4%."
+    try:
+        vaf = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None, f"{value!r} is not a number; give the VAF in percent, e.g. 0.4."
+    if not vaf.is_finite():
+        return None, "The VAF must be a number from above 0 to 100."
+    if vaf <= 0:
+        return None, (
+            f"The VAF must be above 0% (got {vaf}); a variant that was not detected "
+            f"is left out of the list."
+        )
+    if vaf > 100:
+        return None, f"The VAF is a percentage and cannot exceed 100 (got {vaf})."
+    if vaf.normalize().as_tuple().exponent < -VAF_MAX_DECIMAL_PLACES:
+        return None, f"Give the VAF with at most {VAF_MAX_DECIMAL_PLACES} decimal places."
+    return vaf, None
+
+
+def _row_error(index: int, field: str, message: str) -> ValidationError:
+    return ValidationError(
+        "Variant %(row)d, %(label)s: %(message)s",
+        code=VARIANT_ROW_CODE,
+        params={
+            "index": index,
+            "row": index + 1,
+            "field": field,
+            "label": _VARIANT_FIELD_LABELS.get(field, field),
+            "message": message,
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Shared
+# --------------------------------------------------------------------------------------------
+
+
+def _require(actor, action: str) -> None:
+    # The views check too; this keeps a page or script that forgets from writing anyway.
+    if not can(actor, action):
+        raise PermissionDenied("Your role does not allow this.")
+
+
+def _raise_if(errors: Mapping[str, list]) -> None:
+    if errors:
+        raise ValidationError(dict(errors))
+
+
+def _integrity_error(exc: IntegrityError) -> ValidationError:
+    """A race lost to a database constraint, told as the field error the checks would give."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+    if constraint == "draw_accession_unique_per_assay":
+        return ValidationError(
+            {"accession": ["This accession was recorded for the same assay a moment ago."]}
+        )
+    if constraint.endswith("draw_id_key") or "result_draw" in constraint:
+        return ValidationError({"draw": ["A result for this draw was recorded a moment ago."]})
+    return ValidationError(
+        {NON_FIELD_ERRORS: ["This conflicts with a change saved at the same time. Try again."]}
+    )
+
+
+# Alert decisions (resolving, switching, repeat tests) live in surveillance/decisions.py.

@@ -1,0 +1,53 @@
+"""A change is never lost: when the broker is down the write still commits with its
+re-evaluation flag, and the minute sweep raises the alert once it runs."""
+
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from config.celery import app
+from surveillance import engine
+from surveillance.models import Alert, SurveillanceState
+from tests.factories import DrawFactory, PatientFactory, TreatmentFactory, days
+
+
+@pytest.fixture
+def broker_down():
+    saved = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app._pool = None
+    try:
+        yield
+    finally:
+        app.conf.broker_url = saved
+        app._pool = None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_result_saved_while_redis_is_down_is_evaluated_by_the_sweep(broker_down, nurse):
+    patient = PatientFactory(enrolled_on=days(-200))
+    TreatmentFactory(patient=patient, start_date=days(-90))
+    draw = DrawFactory(patient=patient, status="collected", collected_on=days(-6))
+    client = APIClient()
+    client.force_authenticate(nurse)
+    started = time.monotonic()
+    response = client.post(
+        "/api/v1/results/",
+        {
+            "draw": draw.id,
+            "reported_on": days(-1).isoformat(),
+            "status": "final",
+            "variants": [{"gene": "ESR1", "protein_change": "Y537S", "vaf_percent": "3"}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert time.monotonic() - started < 5, "a down broker must not stall the request"
+    assert SurveillanceState.objects.get(patient=patient).needs_evaluation
+    assert not Alert.objects.filter(patient=patient).exists()
+
+    stats = engine.run_marked()
+    assert stats.evaluated == 1
+    assert Alert.objects.filter(patient=patient, kind="esr1_switch", status="open").exists()
+    assert not SurveillanceState.objects.get(patient=patient).needs_evaluation
