@@ -13,6 +13,9 @@ from accounts.roles import Role
 from accounts.services import user_create
 
 ROOT = Path(__file__).resolve().parent.parent
+# Real hashing costs ~0.3 s per user; the suite creates hundreds. Login tests still check
+# passwords end to end, just with a cheap hasher.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PASSWORD = "a-long-test-passphrase"
 
 

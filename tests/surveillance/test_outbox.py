@@ -12,16 +12,23 @@ from surveillance.models import Alert, SurveillanceState
 from tests.factories import DrawFactory, PatientFactory, TreatmentFactory, days
 
 
+def _point_broker_at(url: str) -> None:
+    # Drop every cached connection and producer so the next publish dials `url`.
+    app.close()
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def broker_down():
+    """The broker address of this process points at a closed port: Redis is unreachable."""
     saved = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app._pool = None
+    _point_broker_at("redis://127.0.0.1:1/0")
     try:
         yield
     finally:
-        app.conf.broker_url = saved
-        app._pool = None
+        _point_broker_at(saved)
 
 
 @pytest.mark.django_db(transaction=True)
