@@ -12,23 +12,26 @@ from surveillance.models import Alert, SurveillanceState
 from tests.factories import DrawFactory, PatientFactory, TreatmentFactory, days
 
 
-def _point_broker_at(url: str) -> None:
-    # Drop every cached connection and producer so the next publish dials `url`.
+def _point_redis_at(broker: str, backend: str) -> None:
+    # Drop every cached connection, producer and result backend so the next call dials anew.
     app.close()
-    app.conf.broker_url = url
+    app.conf.broker_url = broker
+    app.conf.result_backend = backend
     app._pool = None
     app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
 
 
 @pytest.fixture
 def broker_down():
-    """The broker address of this process points at a closed port: Redis is unreachable."""
-    saved = app.conf.broker_url
-    _point_broker_at("redis://127.0.0.1:1/0")
+    """Broker and result backend of this process point at a closed port: Redis is down."""
+    saved = app.conf.broker_url, app.conf.result_backend
+    _point_redis_at("redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0")
     try:
         yield
     finally:
-        _point_broker_at(saved)
+        _point_redis_at(*saved)
 
 
 @pytest.mark.django_db(transaction=True)
