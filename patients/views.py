@@ -196,20 +196,29 @@ def patient_edit(request, patient_id: int):
     return _form_page(request, form=form, title=f"Edit {patient.full_name}", patient=patient)
 
 
-@require_http_methods(["GET", "POST"])
-@role_required(Action.EDIT_TREATMENT)
-def treatment_create(request, patient_id: int):
+def _record_for_patient(request, patient_id, *, form_class, write, title, done):
+    """A form page that adds one record to a patient's timeline through `write` (a service)."""
     patient = patient_for_user(request.user, patient_id)
-    form = TreatmentForm(request.POST or None)
+    form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = form.service_data() if hasattr(form, "service_data") else form.cleaned_data
         try:
-            services.treatment_create(actor=request.user, patient=patient, **form.service_data())
+            write(actor=request.user, patient=patient, **data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
-            messages.success(request, "Treatment added to the timeline.")
+            messages.success(request, done)
             return redirect("patient-detail", patient_id=patient.id)
-    return _form_page(request, form=form, title="Add treatment", patient=patient)
+    return _form_page(request, form=form, title=title, patient=patient)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Action.EDIT_TREATMENT)
+def treatment_create(request, patient_id: int):
+    return _record_for_patient(
+        request, patient_id, form_class=TreatmentForm, write=services.treatment_create,
+        title="Add treatment", done="Treatment added to the timeline.",
+    )  # fmt: skip
 
 
 @require_http_methods(["GET", "POST"])
@@ -240,30 +249,16 @@ def treatment_edit(request, patient_id: int, treatment_id: int):
 @require_http_methods(["GET", "POST"])
 @role_required(Action.EDIT_ASSESSMENT)
 def assessment_create(request, patient_id: int):
-    patient = patient_for_user(request.user, patient_id)
-    form = AssessmentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.assessment_create(actor=request.user, patient=patient, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Imaging assessment recorded.")
-            return redirect("patient-detail", patient_id=patient.id)
-    return _form_page(request, form=form, title="Record imaging assessment", patient=patient)
+    return _record_for_patient(
+        request, patient_id, form_class=AssessmentForm, write=services.assessment_create,
+        title="Record imaging assessment", done="Imaging assessment recorded.",
+    )  # fmt: skip
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(Action.RECORD_APPOINTMENT)
 def appointment_create(request, patient_id: int):
-    patient = patient_for_user(request.user, patient_id)
-    form = AppointmentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.appointment_create(actor=request.user, patient=patient, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-        else:
-            messages.success(request, "Appointment added.")
-            return redirect("patient-detail", patient_id=patient.id)
-    return _form_page(request, form=form, title="Add appointment", patient=patient)
+    return _record_for_patient(
+        request, patient_id, form_class=AppointmentForm, write=services.appointment_create,
+        title="Add appointment", done="Appointment added.",
+    )  # fmt: skip
