@@ -15,7 +15,7 @@ COPY patients ./patients
 COPY surveillance ./surveillance
 RUN pip install .
 
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates ./templates
 COPY static ./static
 # Hashed, compressed static files for WhiteNoise; the key only lives for this step.

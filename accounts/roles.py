@@ -56,8 +56,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "accounts.add_user",
         "accounts.change_user",
         "auth.view_group",
-        "authtoken.view_tokenproxy",
-        "authtoken.delete_tokenproxy",
+        # Lockouts: read the attempts and sign-ins, unlock by deleting an attempt.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "axes.view_accesslog",
+        "axes.view_accessfailurelog",
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
         "django_celery_beat.view_crontabschedule",

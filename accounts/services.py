@@ -77,3 +77,11 @@ def user_create(
         )  # fmt: skip
         user_set_role(user=user, role=role)
     return user
+
+
+def user_tokens_revoke(*, user: User) -> int:
+    """Delete the user's API tokens; anything still using one gets 401. Returns how many."""
+    from rest_framework.authtoken.models import Token
+
+    deleted, _ = Token.objects.filter(user=user).delete()
+    return deleted

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,3 +28,69 @@ def exception_handler(exc, context):
             status=status.HTTP_409_CONFLICT,
         )
     return drf_exception_handler(exc, context)
+
+
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, refusing a value with a NUL character as invalid (400). The lookup runs before
+    any validator, and Postgres text cannot hold NUL: the query would fail (500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# --- OpenAPI: the error answers every operation can give --------------------------------------
+
+ERROR_SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "description": "A refusal or a missing object, in words.",
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+    },
+    "FieldErrors": {
+        "type": "object",
+        "description": (
+            "Field name -> list of messages (nested objects for nested fields and list "
+            "rows, keyed by row index); `non_field_errors` for the rest."
+        ),
+        "additionalProperties": {},
+    },
+}
+
+
+def _error(description: str, component: str) -> dict:
+    ref = {"$ref": f"#/components/schemas/{component}"}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular documents only the success answer; add the errors the API gives
+    (config.api.exception_handler, DRF's authentication, permissions and pagination), so
+    a client that checks status codes against the schema knows them all. An answer an
+    operation documents itself is left alone."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_SCHEMAS)
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            params = operation.get("parameters", [])
+            in_path = any(p.get("in") == "path" for p in params)
+            query = {p["name"] for p in params if p.get("in") == "query"}
+            errors = {}
+            if "requestBody" in operation or query:
+                errors["400"] = _error("Invalid input: the fields and what is wrong", "FieldErrors")
+            if any(requirement for requirement in operation.get("security", [{}])):
+                errors["401"] = _error("Not signed in, or the token is not valid", "Error")
+                errors["403"] = _error("The user's role does not allow this", "Error")
+            if in_path or "page" in query:
+                errors["404"] = _error("No such object the user may see, or no such page", "Error")
+            if method in ("post", "put", "patch"):
+                errors["409"] = _error(
+                    "Conflicts with a change saved at the same time", "FieldErrors"
+                )
+            responses = operation.setdefault("responses", {})
+            for code, response in errors.items():
+                responses.setdefault(code, response)
+    return result

@@ -49,3 +49,24 @@ def readyz(request):
     if down:
         body["down"] = down
     return JsonResponse(body, status=503 if down else 200)
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    """Answer the probes before host validation, the HTTPS redirect and sessions.
+
+    Orchestrators call them over plain HTTP with whatever Host they use for the container
+    (its IP, 127.0.0.1), which need not be in ALLOWED_HOSTS; a 400 there would mark a
+    healthy server as down. Goes first in MIDDLEWARE.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        probe = PROBES.get(request.path_info)
+        if probe is not None:
+            return probe(request)
+        return self.get_response(request)

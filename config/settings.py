@@ -4,6 +4,7 @@ See the configuration table in README.md. Nothing secret has a default here.
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -11,8 +12,10 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+# Local data (the generated key, embedded servers): .data/ or $ESR1_DATA_DIR.
+from config.embedded import DATA_DIR
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / ".data"
 
 env = environ.Env()
 
@@ -38,8 +41,15 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def _env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated variable; spaces around the commas are forgiven."""
+    return [item.strip() for item in env.list(name, default=default) if item.strip()]
+
+
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,25 +67,44 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "csp",
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "accounts",
     "patients",
     "surveillance",
 ]
 
 MIDDLEWARE = [
+    # Probes first: answered before host validation and the HTTPS redirect.
+    "config.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files stay cacheable and nothing else is.
+    "config.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "pghistory.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After auth, OTP and messages: ends over-age sessions, then holds unenrolled users at
+    # the two-step set-up page when MFA_REQUIRED.
+    "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.MfaEnrolmentMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so the lockout response it substitutes still passes through every other middleware.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -133,11 +162,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Axes first: it refuses a locked-out username + address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Two-step sign-in (TOTP, django-otp). When required, a user without a confirmed
+# authenticator is held at the set-up page; see accounts/middleware.py and accounts/mfa.py.
 MFA_REQUIRED = env.bool("MFA_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = "ESR1 Watch"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Seconds between the password and the code before the sign-in must start again.
+MFA_LOGIN_TIMEOUT = 600
+
+# Lockout (django-axes): 5 failures for one username from one address lock that pair for
+# 15 minutes. Wrong codes at the two-step stage and on the token endpoint count too.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# No start-up banner on every manage.py command; failures and lockouts are still logged.
+AXES_VERBOSE = False
+# Masked in the stored attempt records (the password always is). Username and address stay
+# readable so a lockout warning in the log says who and from where.
+AXES_SENSITIVE_PARAMETERS = ["otp", "otp_token"]
+
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=15)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 # Each request pushes the expiry forward, so SESSION_COOKIE_AGE acts as the idle timeout.
 SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# However active, a session ends this long after sign-in (accounts/middleware.py).
+SESSION_ABSOLUTE_HOURS = env.int("SESSION_ABSOLUTE_HOURS", default=12)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -151,10 +209,46 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = 0 if DEBUG else 31536000
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+# No "preload": the preload list takes whole registrable domains (the hospital's, not this
+# app's host name) and is slow to leave; that is the domain owner's decision, not ours.
 SECURE_HSTS_PRELOAD = False
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Nothing inline and nothing from another host (SPEC section 6): every script and style is a
+# file under /static/. The API docs load their start-up script as a file too
+# (SpectacularSwaggerSplitView); htmx is told not to inject its indicator <style>.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# Browser features a clinic page never uses are switched off for it and for any frame.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "browsing-topics", "camera",
+        "display-capture", "geolocation", "gyroscope", "hid", "magnetometer", "microphone",
+        "midi", "payment", "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
+
+# Request bodies: 1 MB is far above any form or API write here (a result with its variants
+# is a few kB); config.middleware.RequestSizeLimitMiddleware answers 413 above it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 500
+
+# The audit viewer: pghistory's change history with user/patient/date filters and CSV export.
+PGHISTORY_ADMIN_CLASS = "patients.audit_admin.ChangeHistoryAdmin"
 
 # --- I18N / time ---------------------------------------------------------------
 
@@ -210,7 +304,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No validator badge: Swagger UI would fetch it from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Document the error answers (400/401/403/404/409) next to each success answer.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.document_error_responses",
+    ],
     # Several models have a `status`; name each choice set so the schema's enums stay stable.
     "ENUM_NAME_OVERRIDES": {
         "DrawStatusEnum": "surveillance.models.DrawStatus",
@@ -291,7 +392,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every sign-in and sign-out at INFO; failures and lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")

@@ -12,7 +12,15 @@ record access log (read-only).
 """
 
 from django.contrib import admin
+from django.utils import timezone
 
+from patients.audit_admin import (
+    AuditFilter,
+    CsvExportMixin,
+    day_range,
+    find_patient_id,
+    find_user_id,
+)
 from patients.models import Appointment, Assessment, Drug, Patient, PatientAccess, Treatment
 from patients.selectors import log_patient_access
 
@@ -149,18 +157,47 @@ class DrugAdmin(admin.ModelAdmin):
 
 
 @admin.register(PatientAccess)
-class PatientAccessAdmin(ReadOnlyAdmin):
-    """Who opened which patient record, and where. Append-only: written by the views."""
+class PatientAccessAdmin(CsvExportMixin, ReadOnlyAdmin):
+    """Who opened which patient record, and where. Append-only: written by the views, and
+    the table refuses UPDATE and DELETE (PatientAccess.Meta.triggers)."""
 
     list_display = ("at", "user", "patient_id", "patient_mrn", "view")
-    list_filter = ("view",)
+    list_filter = (AuditFilter, "view")
     search_fields = ("user__username", "patient__mrn")
     list_select_related = ("user", "patient")
     date_hierarchy = "at"
+    show_facets = admin.ShowFacets.NEVER
     # The log identifies the record by id and MRN; names stay in the clinical record.
     fields = ("at", "user", "patient_id", "patient_mrn", "view")
     readonly_fields = fields
+    csv_filename = "record-access"
+    csv_header = ["at", "user", "user_id", "patient_id", "mrn", "view"]
 
     @admin.display(description="MRN", ordering="patient__mrn")
     def patient_mrn(self, obj):
         return obj.patient.mrn
+
+    def filter_audit(self, request, queryset, *, username, patient, since, until):
+        if username:
+            user_id = find_user_id(request, username)
+            if user_id is None:
+                return queryset.none()
+            queryset = queryset.filter(user_id=user_id)
+        if patient:
+            patient_id = find_patient_id(request, patient)
+            if patient_id is None:
+                return queryset.none()
+            queryset = queryset.filter(patient_id=patient_id)
+        for lookup, instant in day_range(since, until).items():
+            queryset = queryset.filter(**{f"at__{lookup}": instant})
+        return queryset
+
+    def csv_row(self, access) -> list:
+        return [
+            timezone.localtime(access.at).isoformat(),
+            access.user.username,
+            access.user_id,
+            access.patient_id,
+            access.patient.mrn,
+            access.view,
+        ]

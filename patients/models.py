@@ -1,3 +1,4 @@
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, DateRangeField, RangeOperators
@@ -310,6 +311,10 @@ class PatientAccess(models.Model):
         verbose_name = "patient record access"
         verbose_name_plural = "patient record accesses"
         indexes = [models.Index(fields=["patient", "-at"]), models.Index(fields=["user", "-at"])]
+        # The log is evidence: the database refuses to change or remove a row, whoever asks.
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} viewed {self.patient_id} ({self.view}) at {self.at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.decorators import role_required
 from accounts.models import User
@@ -30,10 +30,13 @@ from surveillance.engine import current_policy
 from surveillance.rules import AROMATASE_INHIBITORS, CDK46_INHIBITORS, risk_factor_label
 
 
+@require_safe
 @role_required(Action.VIEW_CLINICAL)
 def patient_index(request):
+    # NUL characters are dropped: Postgres text cannot hold them, and a search for one
+    # fails in the database (a 500).
     filters = {
-        key: request.GET.get(key, "").strip()
+        key: request.GET.get(key, "").replace("\x00", "").strip()
         for key in ("search", "eligible", "risk", "oncologist", "open_alerts")
     }
     page = Paginator(patient_list(user=request.user, **filters), 25).get_page(
@@ -122,6 +125,7 @@ def timeline_data(*, patient, data: dict, draws: list, today) -> TimelineData:
     )
 
 
+@require_safe
 @role_required(Action.VIEW_CLINICAL)
 def patient_detail(request, patient_id: int):
     patient = patient_for_user(request.user, patient_id, log_view="page:patient_detail")

@@ -8,15 +8,27 @@ Concurrency: every batch takes a transaction-scoped advisory lock per patient (i
 order, so two runs cannot deadlock) before it reads, so the nightly run, the minute
 sweep, per-patient tasks and the CLI can overlap without duplicating or losing an alert.
 The partial unique index on open alerts is the last line of defence.
+
+Speed (bench/engine_bench.py; 100,000 patients, 2 cores): most of a run is Python, so the
+engine avoids Python work it does not need. Rows are fetched as plain tuples (`_rows`),
+batch ids travel as one array parameter (`_any`), variants the rules never read are not
+loaded, writes send their rows as one JSON document (`_write`), the cyclic GC is paused
+per batch (`_gc_paused`) and the audit triggers are spared an exception per row
+(`_prepare_audit_triggers`). None of it changes what the rules are given or decide;
+tests/surveillance/test_seed_cohort.py checks that against row-by-row ORM inputs.
 """
 
+import gc
+import json
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
 
 import pghistory
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from patients.models import Appointment, Assessment, Patient, Treatment, clinic_today
@@ -26,7 +38,6 @@ from surveillance.models import (
     LOGISTICS_KINDS,
     Alert,
     Draw,
-    Result,
     SurveillancePolicy,
     SurveillanceState,
     Variant,
@@ -84,7 +95,9 @@ def run_for_patients(patient_ids, *, today: date | None = None) -> RunStats:
     stats = RunStats()
     ids = sorted(set(patient_ids))
     for start in range(0, len(ids), BATCH_SIZE):
-        stats.add(_run_batch(ids[start : start + BATCH_SIZE], today=today, policy=policy))
+        # Paused around the call so the batch's objects are freed before collection resumes.
+        with _gc_paused():
+            stats.add(_run_batch(ids[start : start + BATCH_SIZE], today=today, policy=policy))
     return stats
 
 
@@ -115,15 +128,46 @@ def _lock_patients(ids: list[int]) -> None:
         )
 
 
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector for one batch.
+
+    A batch allocates a few hundred thousand short-lived, acyclic objects (rows, rules
+    inputs, verdicts); each time enough pile up the collector walks all of them, which
+    took a third of the load time, and re-enabling it while they were still alive cost a
+    full pass per batch. Reference counting frees them as usual; any cycles wait for the
+    next collection after the batch."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _prepare_audit_triggers() -> None:
+    """Give the history triggers an (empty) ignore list for this transaction.
+
+    Every pghistory trigger first asks pgtrigger whether it is being ignored, reading the
+    `pgtrigger.ignore` setting inside a PL/pgSQL EXCEPTION block. When the setting was
+    never set, that read raises and the block rolls back a subtransaction: about 160 us per
+    audited row on a 2-core machine, six times the cost of writing the row and its history.
+    An empty list ignores nothing (every change is still recorded) and skips the raise."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pgtrigger.ignore', '{}', true)")
+
+
 def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats:
     if not ids:
         return RunStats()
     with transaction.atomic(), pghistory.context(source="surveillance-engine"):
         _lock_patients(ids)
+        _prepare_audit_triggers()
         seen_marks = dict(
-            SurveillanceState.objects.filter(patient_id__in=ids, needs_evaluation=True).values_list(
-                "patient_id", "marked_at"
-            )
+            SurveillanceState.objects.filter(
+                patient_id__in=_any(ids), needs_evaluation=True
+            ).values_list("patient_id", "marked_at")
         )
         inputs, planned_by_patient, open_alerts = _load(ids, today=today, policy=policy)
         verdicts = [rules.evaluate(p, today=today, policy=policy) for p in inputs]
@@ -136,103 +180,205 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
     return stats
 
 
-def _load(ids: list[int], *, today: date, policy: rules.Policy):
-    patients = Patient.objects.filter(id__in=ids).values(
-        "id", "status", "er_status", "pr_status", "her2_status", "metastatic_sites",
-        "prior_adjuvant_ai", "high_tumour_burden", "enrolled_on",
-    )  # fmt: skip
-    by_patient: dict[str, dict[int, list]] = {
-        key: defaultdict(list)
-        for key in ("treatments", "assessments", "appointments", "draws", "alerts")
-    }
-    for t in Treatment.objects.filter(patient_id__in=ids).values_list(
-        "patient_id", "id", "line_number", "setting", "endocrine_therapy_id", "cdk46_inhibitor_id",
-        "start_date", "end_date", "end_reason",
-    ):  # fmt: skip
-        by_patient["treatments"][t[0]].append(rules.TreatmentIn(*t[1:8], t[8] or None))
-    # Only PD matters to the rules.
-    for pid, aid, on, response in Assessment.objects.filter(
-        patient_id__in=ids, response="PD"
-    ).values_list("patient_id", "id", "date", "response"):
-        by_patient["assessments"][pid].append(rules.AssessmentIn(aid, on, response))
-    # Only appointments from today on can anchor a draw.
-    for pid, aid, on, kind in Appointment.objects.filter(
-        patient_id__in=ids, date__gte=today
-    ).values_list("patient_id", "id", "date", "kind"):
-        by_patient["appointments"][pid].append(rules.AppointmentIn(aid, on, kind))
+def _rows(queryset) -> list[tuple]:
+    """The rows of a values_list() queryset as plain tuples.
 
-    variants: dict[int, list] = defaultdict(list)
-    for v in Variant.objects.filter(result__draw__patient_id__in=ids).values_list(
-        "result_id", "gene", "protein_change", "short", "vaf_percent", "esr1_activating",
-        "esr1_vus",
-    ):  # fmt: skip
-        variants[v[0]].append(rules.VariantIn(v[1], v[2], v[3], float(v[4]), v[5], v[6]))
-    results: dict[int, rules.ResultIn] = {}
-    for rid, draw_id, reported_on, status, esr1 in Result.objects.filter(
-        draw__patient_id__in=ids
-    ).values_list("id", "draw_id", "reported_on", "status", "esr1_status"):
-        results[draw_id] = rules.ResultIn(rid, reported_on, status, esr1, tuple(variants[rid]))
-    planned_by_patient: dict[int, dict] = {}
-    for d in (
-        Draw.objects.filter(patient_id__in=ids)
-        .exclude(status="cancelled")
-        .values("id", "patient_id", "status", "due_date", "collected_on", "assay", "pinned")
-    ):
-        by_patient["draws"][d["patient_id"]].append(
-            rules.DrawIn(
-                d["id"],
-                d["status"],
-                d["due_date"],
-                d["collected_on"],
-                d["assay"] or None,
-                d["pinned"],
-                results.get(d["id"]),
-            )  # fmt: skip
+    Runs the ORM's own SQL but fetches with one fetchall(): Django's per-row iteration
+    (chunked fetchmany, converter checks, row tuples built twice) cost more than Postgres
+    did for these queries. Only for columns that need no from_db_value conversion; JSON
+    columns arrive as text and are decoded by the caller."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _any(ids) -> RawSQL:
+    """For `field__in=`: one array parameter instead of `IN (%s, %s, ...)` with 2,000 of
+    them, which Django and psycopg otherwise prepare one by one on every query. Accepts the
+    ids or, cheaper when reused, their array literal from `_id_array`."""
+    return RawSQL("SELECT unnest(%s::bigint[])", (ids if isinstance(ids, str) else _id_array(ids),))
+
+
+def _id_array(ids) -> str:
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _load(ids: list[int], *, today: date, policy: rules.Policy):
+    id_array = _id_array(ids)  # rendered once, used by every query below
+    treatments: dict[int, list] = defaultdict(list)
+    assessments: dict[int, list] = defaultdict(list)
+    appointments: dict[int, list] = defaultdict(list)
+    draws: dict[int, list] = defaultdict(list)
+    esr1_alerts: dict[int, list] = defaultdict(list)
+
+    TreatmentIn, AssessmentIn, AppointmentIn = (
+        rules.TreatmentIn, rules.AssessmentIn, rules.AppointmentIn
+    )  # fmt: skip
+    for pid, tid, line, setting, endocrine, cdk46, start, end, end_reason in _rows(
+        Treatment.objects.filter(patient_id__in=_any(id_array)).order_by().values_list(
+            "patient_id", "id", "line_number", "setting", "endocrine_therapy_id",
+            "cdk46_inhibitor_id", "start_date", "end_date", "end_reason",
         )
-        if d["status"] == "planned":
-            planned_by_patient[d["patient_id"]] = d
+    ):  # fmt: skip
+        treatments[pid].append(
+            TreatmentIn(tid, line, setting, endocrine, cdk46, start, end, end_reason or None)
+        )
+    # Only PD matters to the rules.
+    for pid, aid, on, response in _rows(
+        Assessment.objects.filter(patient_id__in=_any(id_array), response="PD")
+        .order_by()
+        .values_list("patient_id", "id", "date", "response")
+    ):
+        assessments[pid].append(AssessmentIn(aid, on, response))
+    # Only appointments from today on can anchor a draw.
+    for pid, aid, on, kind in _rows(
+        Appointment.objects.filter(patient_id__in=_any(id_array), date__gte=today)
+        .order_by()
+        .values_list("patient_id", "id", "date", "kind")
+    ):
+        appointments[pid].append(AppointmentIn(aid, on, kind))
+
+    # Draws with their result in one query (a draw has at most one result).
+    draw_rows = _rows(
+        Draw.objects.filter(patient_id__in=_any(id_array))
+        .exclude(status="cancelled")
+        .order_by()
+        .values_list(
+            "id", "patient_id", "status", "due_date", "collected_on", "assay", "pinned",
+            "result__id", "result__reported_on", "result__status", "result__esr1_status",
+        )
+    )  # fmt: skip
+
+    # The rules look at a variant only when it is ESR1-activating or an ESR1 VUS; other genes
+    # (PIK3CA, TP53, ... often most of a panel) are never read, so they are not loaded.
+    # Selected by result id (an index probe each) rather than by joining back to the draws'
+    # patients, which made Postgres scan the whole variant table for every batch.
+    # Ordered by (result, id) as before: titles and evidence list variants in that order.
+    variants: dict[int, list] = defaultdict(list)
+    VariantIn = rules.VariantIn
+    draw_result_ids = [row[7] for row in draw_rows if row[7] is not None]
+    variant_rows = _rows(
+        Variant.objects.filter(result_id__in=_any(draw_result_ids))
+        .filter(Q(esr1_activating=True) | Q(esr1_vus=True))
+        .order_by("result_id", "id")
+        .values_list(
+            "result_id", "gene", "protein_change", "short", "vaf_percent", "esr1_activating",
+            "esr1_vus",
+        )
+    ) if draw_result_ids else []  # fmt: skip
+    for rid, gene, change, short, vaf, activating, vus in variant_rows:
+        variants[rid].append(VariantIn(gene, change, short, float(vaf), activating, vus))
+
+    planned_by_patient: dict[int, dict] = {}
+    DrawIn, ResultIn = rules.DrawIn, rules.ResultIn
+    no_variants = ()
+    for did, pid, status, due, collected, assay, pinned, rid, reported, rstatus, esr1 in draw_rows:
+        result = None
+        if rid is not None:
+            found = variants.get(rid)
+            result = ResultIn(rid, reported, rstatus, esr1, tuple(found) if found else no_variants)
+        draws[pid].append(DrawIn(did, status, due, collected, assay or None, pinned, result))
+        if status == "planned":
+            planned_by_patient[pid] = {"id": did, "patient_id": pid, "due_date": due}
 
     open_alerts: dict[int, dict[tuple[str, str], dict]] = defaultdict(dict)
-    for a in Alert.objects.filter(patient_id__in=ids).filter(
-        Q(status="open") | Q(kind__in=ESR1_KINDS)
-    ).values("id", "patient_id", "kind", "status", "decision", "subject", "result_ids",
-             "title", "rationale", "evidence", "severity"):  # fmt: skip
-        if a["kind"] in ESR1_KINDS:
-            by_patient["alerts"][a["patient_id"]].append(
-                rules.AlertIn(
-                    a["id"],
-                    a["kind"],
-                    a["status"],
-                    a["decision"] or None,
-                    frozenset(a["result_ids"]),
-                )  # fmt: skip
+    for aid, pid, kind, status, decision, subject, result_ids, title, rationale, evidence, sev in (
+        _rows(
+            Alert.objects.filter(patient_id__in=_any(id_array))
+            .filter(Q(status="open") | Q(kind__in=ESR1_KINDS))
+            .order_by()
+            .values_list(
+                "id", "patient_id", "kind", "status", "decision", "subject", "result_ids",
+                "title", "rationale", "evidence", "severity",
             )
-        if a["status"] == "open":
-            open_alerts[a["patient_id"]][(a["kind"], a["subject"])] = a
+        )
+    ):  # fmt: skip
+        result_ids = _json(result_ids)
+        if kind in ESR1_KINDS:
+            esr1_alerts[pid].append(
+                rules.AlertIn(aid, kind, status, decision or None, frozenset(result_ids))
+            )
+        if status == "open":
+            open_alerts[pid][(kind, subject)] = {
+                "id": aid, "patient_id": pid, "kind": kind, "status": status,
+                "decision": decision, "subject": subject, "result_ids": result_ids,
+                "title": title, "rationale": rationale, "evidence": _json(evidence),
+                "severity": sev,
+            }  # fmt: skip
 
+    empty = ()
     inputs = [
         rules.PatientIn(
-            id=p["id"],
-            status=p["status"],
-            er_status=p["er_status"],
-            pr_status=p["pr_status"],
-            her2_status=p["her2_status"],
-            metastatic_sites=tuple(p["metastatic_sites"]),
-            prior_adjuvant_ai=p["prior_adjuvant_ai"],
-            high_tumour_burden=p["high_tumour_burden"],
-            enrolled_on=p["enrolled_on"],
-            treatments=tuple(by_patient["treatments"][p["id"]]),
-            assessments=tuple(by_patient["assessments"][p["id"]]),
-            appointments=tuple(by_patient["appointments"][p["id"]]),
-            draws=tuple(by_patient["draws"][p["id"]]),
-            alerts=tuple(by_patient["alerts"][p["id"]]),
-        )  # fmt: skip
-        for p in patients
-    ]
+            id=pid,
+            status=status,
+            er_status=er,
+            pr_status=pr,
+            her2_status=her2,
+            metastatic_sites=tuple(sites),
+            prior_adjuvant_ai=prior_ai,
+            high_tumour_burden=burden,
+            enrolled_on=enrolled,
+            treatments=tuple(treatments.get(pid, empty)),
+            assessments=tuple(assessments.get(pid, empty)),
+            appointments=tuple(appointments.get(pid, empty)),
+            draws=tuple(draws.get(pid, empty)),
+            alerts=tuple(esr1_alerts.get(pid, empty)),
+        )
+        for pid, status, er, pr, her2, sites, prior_ai, burden, enrolled in _rows(
+            Patient.objects.filter(id__in=_any(id_array)).order_by("id").values_list(
+                "id", "status", "er_status", "pr_status", "her2_status", "metastatic_sites",
+                "prior_adjuvant_ai", "high_tumour_burden", "enrolled_on",
+            )
+        )
+    ]  # fmt: skip
     return inputs, planned_by_patient, open_alerts
 
 
 # --- Reconciliation --------------------------------------------------------------------------
+#
+# Writes are set-based SQL whose input rows travel as one JSON array, unpacked by
+# jsonb_to_recordset: one text parameter per statement. The ORM's bulk_create/bulk_update
+# prepared every value of every row in Python and psycopg then quoted each array element,
+# which cost more than Postgres spent writing. The statements still go through Django's
+# cursor, so pghistory attaches its context and every change is recorded as before.
+
+
+def _write(sql: str, rows: list[dict], **params) -> int:
+    """Run one set-based write over `rows` (bound as %(rows)s); return the affected count."""
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "rows": json.dumps(rows, separators=(",", ":"))})
+        return cursor.rowcount
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+_CREATE_PLANNED = """
+    INSERT INTO surveillance_draw (patient_id, status, due_date, collected_on, assay, accession,
+                                   pinned, cancel_reason, created_at, updated_at)
+    SELECT t.patient_id, 'planned', t.due_date, NULL, '', '', false, '', %(now)s, %(now)s
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, due_date date)
+    ON CONFLICT DO NOTHING
+"""
+_MOVE_PLANNED = """
+    UPDATE surveillance_draw AS d SET due_date = t.due_date, updated_at = %(now)s
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, due_date date)
+    WHERE d.id = t.id AND d.status = 'planned'
+"""
+_CANCEL_PLANNED = """
+    UPDATE surveillance_draw AS d
+    SET status = 'cancelled', cancel_reason = t.cancel_reason, updated_at = %(now)s
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, cancel_reason text)
+    WHERE d.id = t.id AND d.status = 'planned'
+"""
 
 
 def _reconcile_draws(verdicts, planned_by_patient) -> int:
@@ -244,36 +390,50 @@ def _reconcile_draws(verdicts, planned_by_patient) -> int:
         if v.eligible and v.next_due_on is not None:
             planned += 1
             if existing is None:
-                to_create.append(
-                    Draw(patient_id=v.patient_id, status="planned", due_date=v.next_due_on)
-                )
+                to_create.append({"patient_id": v.patient_id, "due_date": _iso(v.next_due_on)})
             elif existing["due_date"] != v.next_due_on:
-                to_move.append(Draw(id=existing["id"], due_date=v.next_due_on))
+                to_move.append({"id": existing["id"], "due_date": _iso(v.next_due_on)})
         elif existing is not None:
             to_cancel.append(
-                Draw(
-                    id=existing["id"],
-                    status="cancelled",
-                    cancel_reason=f"No longer eligible: {v.reason}",
-                )
+                {"id": existing["id"], "cancel_reason": f"No longer eligible: {v.reason}"}
             )
     now = timezone.now()
-    if to_create:
-        Draw.objects.bulk_create(to_create, ignore_conflicts=True)
-    for draw in to_move + to_cancel:
-        draw.updated_at = now
-    if to_move:
-        Draw.objects.bulk_update(to_move, ["due_date", "updated_at"])
-    if to_cancel:
-        Draw.objects.bulk_update(to_cancel, ["status", "cancel_reason", "updated_at"])
+    # A concurrent writer that won the one-planned-draw index keeps its row; ours is dropped.
+    _write(_CREATE_PLANNED, to_create, now=now)
+    _write(_MOVE_PLANNED, to_move, now=now)
+    _write(_CANCEL_PLANNED, to_cancel, now=now)
     return planned
 
 
 _ALERT_FIELDS = ("severity", "title", "rationale", "evidence", "result_ids")
+_CREATE_ALERTS = """
+    INSERT INTO surveillance_alert (patient_id, kind, subject, policy_version, severity, title,
+        rationale, evidence, result_ids, status, created_at, updated_at, resolved_at,
+        resolved_by_id, decision, decision_details, note)
+    SELECT t.patient_id, t.kind, t.subject, %(version)s, t.severity, t.title, t.rationale,
+        t.evidence, t.result_ids, 'open', %(now)s, %(now)s, NULL, NULL, '', '{}'::jsonb, ''
+    FROM jsonb_to_recordset(%(rows)s::jsonb)
+        AS t(patient_id bigint, kind text, subject text, severity text, title text,
+             rationale text, evidence jsonb, result_ids jsonb)
+    ON CONFLICT DO NOTHING
+"""
+_UPDATE_ALERTS = """
+    UPDATE surveillance_alert AS a
+    SET severity = t.severity, title = t.title, rationale = t.rationale, evidence = t.evidence,
+        result_ids = t.result_ids, updated_at = %(now)s
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, severity text, title text,
+        rationale text, evidence jsonb, result_ids jsonb)
+    WHERE a.id = t.id AND a.status = 'open'
+"""
+_RESOLVE_ALERTS = """
+    UPDATE surveillance_alert AS a
+    SET status = 'resolved', decision = 'auto', resolved_at = %(now)s, updated_at = %(now)s
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint)
+    WHERE a.id = t.id AND a.status = 'open'
+"""
 
 
 def _reconcile_alerts(verdicts, open_alerts, *, policy: rules.Policy) -> tuple[int, int, int]:
-    now = timezone.now()
     to_create, to_update, to_resolve = [], [], []
     for v in verdicts:
         existing = open_alerts.get(v.patient_id, {})
@@ -286,72 +446,61 @@ def _reconcile_alerts(verdicts, open_alerts, *, policy: rules.Policy) -> tuple[i
             current = existing.get(key)
             if current is None:
                 to_create.append(
-                    Alert(
-                        patient_id=v.patient_id,
-                        kind=spec.kind,
-                        subject=spec.subject,
-                        policy_version=policy.version,
-                        **values,
-                    )  # fmt: skip
-                )
+                    {"patient_id": v.patient_id, "kind": spec.kind, "subject": spec.subject,
+                     **values}
+                )  # fmt: skip
             elif any(current[f] != values[f] for f in _ALERT_FIELDS):
                 if spec.kind == "esr1_switch":
                     # Results once listed stay listed: later positives are added, never dropped.
                     values["result_ids"] = sorted(
                         set(values["result_ids"]) | set(current["result_ids"])
                     )
-                to_update.append(Alert(id=current["id"], updated_at=now, **values))
+                to_update.append({"id": current["id"], **values})
         for key, current in existing.items():
             # Logistics alerts clear themselves; ESR1 alerts wait for an oncologist.
             if key not in wanted and current["kind"] in LOGISTICS_KINDS:
-                to_resolve.append(
-                    Alert(
-                        id=current["id"],
-                        status="resolved",
-                        decision="auto",
-                        resolved_at=now,
-                        updated_at=now,
-                    )
-                )
-    opened = 0
-    if to_create:
-        # A concurrent writer that won the partial unique index keeps its row; ours is dropped.
-        created = Alert.objects.bulk_create(to_create, ignore_conflicts=True)
-        opened = len(created)
-    if to_update:
-        Alert.objects.bulk_update(to_update, [*_ALERT_FIELDS, "updated_at"])
-    if to_resolve:
-        Alert.objects.bulk_update(to_resolve, ["status", "decision", "resolved_at", "updated_at"])
-    return opened, len(to_resolve), len(to_update)
+                to_resolve.append({"id": current["id"]})
+    now = timezone.now()
+    # A concurrent writer that won the partial unique index keeps its row; ours is dropped.
+    opened = _write(_CREATE_ALERTS, to_create, now=now, version=policy.version)
+    updated = _write(_UPDATE_ALERTS, to_update, now=now)
+    resolved = _write(_RESOLVE_ALERTS, to_resolve, now=now)
+    return opened, resolved, updated
+
+
+_STORE_STATES = """
+    INSERT INTO surveillance_surveillancestate AS s (patient_id, eligible, reason, risk_level,
+        risk_factors, next_draw_due, surveillance_treatment_id, evaluated_for, evaluated_at,
+        policy_version, needs_evaluation, marked_at)
+    SELECT t.patient_id, t.eligible, t.reason, t.risk_level, t.risk_factors, t.next_draw_due,
+        t.surveillance_treatment_id, %(today)s, %(now)s, %(version)s, false, NULL
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, eligible boolean,
+        reason text, risk_level text, risk_factors jsonb, next_draw_due date,
+        surveillance_treatment_id bigint)
+    ON CONFLICT (patient_id) DO UPDATE SET
+        eligible = EXCLUDED.eligible, reason = EXCLUDED.reason,
+        risk_level = EXCLUDED.risk_level, risk_factors = EXCLUDED.risk_factors,
+        next_draw_due = EXCLUDED.next_draw_due,
+        surveillance_treatment_id = EXCLUDED.surveillance_treatment_id,
+        evaluated_for = EXCLUDED.evaluated_for, evaluated_at = EXCLUDED.evaluated_at,
+        policy_version = EXCLUDED.policy_version
+"""
 
 
 def _store_states(verdicts, *, today: date, policy: rules.Policy, seen_marks: dict) -> None:
-    now = timezone.now()
     states = [
-        SurveillanceState(
-            patient_id=v.patient_id,
-            eligible=v.eligible,
-            reason=v.reason,
-            risk_level=v.risk_level or "",
-            risk_factors=list(v.risk_factors),
-            next_draw_due=v.next_due_on,
-            surveillance_treatment_id=v.surveillance_treatment_id,
-            evaluated_for=today,
-            evaluated_at=now,
-            policy_version=policy.version,
-            needs_evaluation=False,
-        )  # fmt: skip
+        {
+            "patient_id": v.patient_id,
+            "eligible": v.eligible,
+            "reason": v.reason,
+            "risk_level": v.risk_level or "",
+            "risk_factors": list(v.risk_factors),
+            "next_draw_due": _iso(v.next_due_on),
+            "surveillance_treatment_id": v.surveillance_treatment_id,
+        }
         for v in verdicts
     ]
-    SurveillanceState.objects.bulk_create(
-        states,
-        update_conflicts=True,
-        unique_fields=["patient"],
-        update_fields=[
-            "eligible", "reason", "risk_level", "risk_factors", "next_draw_due",
-            "surveillance_treatment_id", "evaluated_for", "evaluated_at", "policy_version",
-        ],
-    )  # fmt: skip
+    _write(_STORE_STATES, states, today=today, now=timezone.now(), version=policy.version)
     if not seen_marks:
         return
     # Clear only the marks this run read: a change committed meanwhile re-marks the row with

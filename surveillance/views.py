@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from accounts.decorators import role_required
 from accounts.roles import Action, Role
@@ -18,6 +18,7 @@ from surveillance.models import ESR1_KINDS, Draw
 from surveillance.selectors import alerts_visible_to, worklist_for
 
 
+@require_safe
 @login_required
 def home(request):
     user = request.user

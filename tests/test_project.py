@@ -20,7 +20,8 @@ def test_api_schema_is_valid_and_lists_the_token_endpoint():
 
 
 @pytest.mark.django_db
-def test_api_docs_page_loads_nothing_from_another_host(client):
+def test_api_docs_page_loads_nothing_from_another_host(client, nurse):
+    client.force_login(nurse)  # the docs are for signed-in users
     response = client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()

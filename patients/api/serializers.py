@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from accounts.roles import Role
+from config.api import SlugRelatedField
 from patients.models import Appointment, Assessment, MetastaticSite, Patient, Treatment
 from patients.selectors import patients_visible_to
 
@@ -38,7 +39,7 @@ class MetastaticSitesField(serializers.ListField):
     child = serializers.CharField()
 
 
-class OncologistField(serializers.SlugRelatedField):
+class OncologistField(SlugRelatedField):
     def __init__(self, **kwargs):
         super().__init__(
             slug_field="username",

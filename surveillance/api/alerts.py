@@ -1,13 +1,13 @@
 import django_filters
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.generics import ListAPIView
+from rest_framework.generics import ListAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
+from config.api import SlugRelatedField
 from patients.models import Drug, DrugClass
 from surveillance.decisions import alert_resolve
 from surveillance.models import Alert, AlertKind, AlertStatus, Decision
@@ -25,7 +25,11 @@ class AlertPatientSerializer(serializers.Serializer):
 class AlertSerializer(serializers.ModelSerializer):
     patient = serializers.PrimaryKeyRelatedField(read_only=True)
     patient_summary = AlertPatientSerializer(source="patient", read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Open alerts have neither: null and "" (documented so, for clients that validate).
+    resolved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    decision = serializers.ChoiceField(choices=Decision.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Alert
@@ -41,7 +45,7 @@ class AlertResolveSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
     switch_date = serializers.DateField(required=False)
-    new_endocrine_therapy = serializers.SlugRelatedField(
+    new_endocrine_therapy = SlugRelatedField(
         slug_field="code",
         queryset=Drug.objects.filter(drug_class=DrugClass.SERD),
         required=False,
@@ -75,6 +79,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=AlertResolveSerializer, responses={200: AlertSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
+        # DRF's get_object_or_404: an id that is not a number is a 404 (Django's: a 500).
         alert = get_object_or_404(self.get_queryset(), pk=pk)
         data = AlertResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)

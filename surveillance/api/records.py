@@ -65,6 +65,8 @@ class VisibleDrawField(serializers.PrimaryKeyRelatedField):
 
 class DrawSerializer(serializers.ModelSerializer):
     patient_mrn = serializers.CharField(source="patient.mrn", read_only=True)
+    # A planned draw has no assay yet: "" (documented so, for clients that validate).
+    assay = serializers.ChoiceField(choices=Assay.choices, allow_blank=True, read_only=True)
     result = serializers.SerializerMethodField()
 
     class Meta:

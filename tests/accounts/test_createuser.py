@@ -3,6 +3,7 @@ import io
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from accounts.models import User
 
@@ -29,7 +30,11 @@ def test_creates_user_with_role_group_and_usable_password():
     assert user.email == "s@example.org"
     assert list(user.groups.values_list("name", flat=True)) == ["oncologist"]
     assert not user.is_staff
-    assert authenticate(username="drsmith", password="correct-horse-battery-staple") == user
+    # django-axes checks every sign-in against its lockouts, so authenticate needs a request.
+    request = RequestFactory().post("/login/")
+    assert (
+        authenticate(request, username="drsmith", password="correct-horse-battery-staple") == user
+    )
 
 
 @pytest.mark.django_db
