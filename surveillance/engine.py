@@ -119,12 +119,20 @@ def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:
 # --- One batch -------------------------------------------------------------------------------
 
 
+# Patients are locked by bucket (id modulo this), not one lock each: a batch then holds at
+# most this many advisory locks, well inside Postgres's shared lock table (64 per connection by
+# default) even with several runs overlapping; two patients sharing a bucket merely wait.
+LOCK_BUCKETS = 256
+
+
 def _lock_patients(ids: list[int]) -> None:
+    buckets = sorted({patient_id % LOCK_BUCKETS for patient_id in ids})
     with connection.cursor() as cursor:
-        # unnest keeps the array order, so locks are always taken in ascending id order.
+        # unnest keeps the array order, so buckets are always locked in ascending order and
+        # two runs can never deadlock on each other.
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(%s, id::int)) FROM unnest(%s::bigint[]) AS id",
-            [LOCK_NAMESPACE, ids],
+            "SELECT count(pg_advisory_xact_lock(%s, bucket)) FROM unnest(%s::int[]) AS bucket",
+            [LOCK_NAMESPACE, buckets],
         )
 
 

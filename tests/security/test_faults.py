@@ -175,12 +175,12 @@ def build_cohort(n: int) -> dict[str, list[int]]:
     return groups
 
 
-def _advisory_waiters(patient_id: int) -> int:
+def _advisory_waiters(bucket: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
             "AND classid = %s AND objid = %s",
-            [engine.LOCK_NAMESPACE, patient_id],
+            [engine.LOCK_NAMESPACE, bucket],
         )
         return cursor.fetchone()[0]
 
@@ -197,7 +197,7 @@ def test_worker_killed_mid_run_leaves_no_duplicate_and_no_missing_alert(capsys):
     queue = f"fault-{uuid.uuid4().hex[:8]}"
     # Hold one patient of the third batch, so the run is caught in the middle: two batches
     # committed, the third inside its transaction waiting for this lock, the fourth not begun.
-    held = ids[2 * TEST_BATCH_SIZE + TEST_BATCH_SIZE // 2]
+    held = ids[2 * TEST_BATCH_SIZE + TEST_BATCH_SIZE // 2] % engine.LOCK_BUCKETS  # its bucket
     holder = psycopg.connect(_test_database_url())  # its transaction holds the lock
     started_at = time.time()
     first = second = None
