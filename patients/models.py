@@ -1,7 +1,12 @@
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import ArrayField, DateRangeField, RangeOperators
+from django.contrib.postgres.fields import (
+    ArrayField,
+    BigIntegerRangeField,
+    DateRangeField,
+    RangeOperators,
+)
 from django.db import models
 from django.db.models import Func, Q
 from django.utils import timezone
@@ -165,6 +170,11 @@ class DateRange(Func):
     output_field = DateRangeField()
 
 
+class Int8Range(Func):
+    function = "INT8RANGE"
+    output_field = BigIntegerRangeField()
+
+
 @audited()
 class Treatment(models.Model):
     """One regimen period on the patient's timeline."""
@@ -208,11 +218,13 @@ class Treatment(models.Model):
                 name="treatment_has_a_drug",
             ),
             # Metastatic periods of one patient never overlap; one may start the day
-            # the previous one ends (half-open ranges).
+            # the previous one ends (half-open ranges). The patient is compared as the range
+            # [id, id] so plain GiST range support suffices (no btree_gist extension, which
+            # the embedded Postgres does not ship).
             ExclusionConstraint(
                 name="treatment_metastatic_no_overlap",
                 expressions=[
-                    ("patient", RangeOperators.EQUAL),
+                    (Int8Range("patient", "patient", models.Value("[]")), RangeOperators.OVERLAPS),
                     (
                         DateRange("start_date", "end_date", models.Value("[)")),
                         RangeOperators.OVERLAPS,

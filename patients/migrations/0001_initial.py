@@ -2,7 +2,6 @@
 
 import django.contrib.postgres.constraints
 import django.contrib.postgres.fields
-from django.contrib.postgres.operations import BtreeGistExtension
 import django.db.models.deletion
 import patients.models
 import pgtrigger.compiler
@@ -21,8 +20,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # The no-overlap exclusion constraint compares patient ids with '=' in a GiST index.
-        BtreeGistExtension(),
         migrations.CreateModel(
             name='Appointment',
             fields=[
@@ -357,7 +354,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='treatment',
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('setting', 'metastatic')), expressions=[('patient', '='), (patients.models.DateRange('start_date', 'end_date', models.Value('[)')), '&&')], name='treatment_metastatic_no_overlap'),
+            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('setting', 'metastatic')), expressions=[(patients.models.Int8Range('patient', 'patient', models.Value('[]')), '&&'), (patients.models.DateRange('start_date', 'end_date', models.Value('[)')), '&&')], name='treatment_metastatic_no_overlap'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='treatment',
