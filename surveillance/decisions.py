@@ -10,13 +10,14 @@ from django.utils import timezone
 
 from accounts.roles import Action, can
 from patients.models import Drug, DrugClass, Treatment, clinic_today
+from patients.services import TREATMENT_LOOKAHEAD_DAYS, treatment_create, treatment_update
 from surveillance.models import ESR1_KINDS, Alert, Decision, Draw
 from surveillance.outbox import patient_changed
 
 ESR1_DECISIONS = {Decision.SWITCHED, Decision.REPEAT_TEST, Decision.DEFERRED, Decision.DISMISSED}
 LOGISTICS_DECISIONS = {Decision.DONE, Decision.DISMISSED}
 NOTE_REQUIRED = {Decision.DEFERRED, Decision.DISMISSED}
-# How far ahead a repeat test or a switch may be dated.
+# How far ahead a repeat test may be planned.
 MAX_DAYS_AHEAD = 120
 
 
@@ -57,8 +58,11 @@ def alert_resolve(
     if decision == Decision.SWITCHED:
         if switch_date is None:
             errors["switch_date"] = "Give the date the SERD starts."
-        elif switch_date > today + timedelta(days=MAX_DAYS_AHEAD):
-            errors["switch_date"] = f"The switch date may be at most {MAX_DAYS_AHEAD} days ahead."
+        elif switch_date > today + timedelta(days=TREATMENT_LOOKAHEAD_DAYS):
+            errors["switch_date"] = (
+                f"The switch date may be at most {TREATMENT_LOOKAHEAD_DAYS} days ahead "
+                "(the limit for any treatment date)."
+            )
         serd = Drug.objects.filter(code=new_endocrine_therapy or "").first()
         if serd is None or serd.drug_class != DrugClass.SERD:
             serds = ", ".join(
@@ -82,7 +86,9 @@ def alert_resolve(
             if locked.status != "open":
                 raise ValidationError({"decision": "This alert has already been resolved."})
             if decision == Decision.SWITCHED:
-                details = _switch(patient_id=locked.patient_id, switch_date=switch_date, serd=serd)
+                details = _switch(
+                    actor=actor, patient_id=locked.patient_id, switch_date=switch_date, serd=serd
+                )
             elif decision == Decision.REPEAT_TEST:
                 details = _plan_repeat(patient_id=locked.patient_id, on=date)
             locked.status = "resolved"
@@ -105,7 +111,10 @@ def alert_resolve(
     return locked
 
 
-def _switch(*, patient_id: int, switch_date: date, serd: Drug) -> dict:
+def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:
+    """End the running first-line AI regimen on `switch_date` and start the SERD on the same
+    line with the same CDK4/6 inhibitor, through the treatment services (their checks, audit
+    and re-evaluation apply)."""
     running = Treatment.objects.select_for_update().filter(
         patient_id=patient_id, setting="metastatic", line_number=1, start_date__lte=switch_date
     )
@@ -120,17 +129,15 @@ def _switch(*, patient_id: int, switch_date: date, serd: Drug) -> dict:
     old = max(aromatase, key=lambda t: t.start_date)
     if switch_date <= old.start_date:
         raise ValidationError({"switch_date": f"The switch must come after {old.start_date}."})
-    old.end_date = switch_date
-    old.end_reason = "esr1_switch"
-    old.save(update_fields=["end_date", "end_reason", "updated_at"])
-    new = Treatment.objects.create(
-        patient_id=patient_id,
-        line_number=old.line_number,
-        setting=old.setting,
-        endocrine_therapy=serd,
-        cdk46_inhibitor_id=old.cdk46_inhibitor_id,
-        start_date=switch_date,
-    )
+    try:
+        treatment_update(actor=actor, treatment=old, end_date=switch_date, end_reason="esr1_switch")
+        new = treatment_create(
+            actor=actor, patient=old.patient, line_number=old.line_number, setting=old.setting,
+            endocrine_therapy=serd, cdk46_inhibitor=old.cdk46_inhibitor_id, start_date=switch_date,
+        )  # fmt: skip
+    except ValidationError as exc:
+        # The treatment rules speak of end and start dates; here both are the switch date.
+        raise ValidationError({"switch_date": exc.messages}) from None
     return {
         "switch_date": switch_date.isoformat(),
         "ended_treatment_id": old.id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 
 __all__ = [
     "AROMATASE_INHIBITORS",
@@ -528,6 +529,11 @@ class _Context:
     def rule_ref(self) -> str:
         return f"SPEC rule 5, policy v{self.policy.version}"
 
+    @cached_property
+    def findings(self) -> list[_Finding]:
+        # Both the ESR1 and the VUS rules read the resulted draws; sort them once.
+        return _findings(self.patient)
+
 
 @dataclass(frozen=True)
 class _Finding:
@@ -577,7 +583,7 @@ def _detected_during_surveillance(ctx: _Context) -> list[_Finding]:
     start = ctx.treatment.start_date
     return [
         f
-        for f in _findings(ctx.patient)
+        for f in ctx.findings
         if f.result.status == "final"
         and f.result.esr1_status == "detected"
         and f.draw.collected_on is not None
@@ -665,7 +671,7 @@ def _vus_alerts(ctx: _Context) -> list[AlertSpec]:
     # Only a decision closes a review; an open review is re-emitted so it stays open.
     reviewed = _covered_result_ids(ctx.patient.alerts, "esr1_vus_review", resolved_only=True)
     alerts = []
-    for finding in _findings(ctx.patient):
+    for finding in ctx.findings:
         result = finding.result
         vus = [v for v in result.variants if v.esr1_vus]
         if result.status != "final" or result.esr1_status == "detected" or not vus:

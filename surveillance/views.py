@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -30,7 +30,9 @@ def home(request):
         context["other_alerts"] = [a for a in work if a.kind not in ESR1_KINDS]
         for alert in context["esr1_alerts"]:
             reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
-            alert.days_since_result = (today - _date(reported)).days if reported else None
+            alert.days_since_result = (
+                (today - date.fromisoformat(reported)).days if reported else None
+            )
             alert.summary = alert.rationale.split(". ")[0] + "."
         template = "surveillance/home_oncologist.html"
     elif user.role == Role.NURSE:
@@ -55,12 +57,6 @@ def home(request):
     else:
         template = "surveillance/home_admin.html"
     return render(request, template, context)
-
-
-def _date(iso: str):
-    from datetime import date
-
-    return date.fromisoformat(iso)
 
 
 @require_http_methods(["GET", "POST"])

@@ -34,6 +34,14 @@ class _ClinicalViewSet(
     create_service = None
     update_service = None
     instance_name = ""
+    # Records hanging off a patient: the model and what each row renders with.
+    record_model = None
+    related = ("patient",)
+
+    def get_queryset(self):
+        return self.record_model.objects.filter(
+            patient__in=patients_visible_to(self.request.user)
+        ).select_related(*self.related)
 
     def perform_create(self, serializer):
         serializer.instance = self.create_service(
@@ -112,6 +120,8 @@ class TreatmentViewSet(_ClinicalViewSet):
     status notes come back read-only."""
 
     queryset = Treatment.objects.none()
+    record_model = Treatment
+    related = ("patient", "endocrine_therapy", "cdk46_inhibitor")
     serializer_class = serializers.TreatmentSerializer
     filterset_class = filters.TreatmentFilter
     role_actions = {
@@ -123,16 +133,12 @@ class TreatmentViewSet(_ClinicalViewSet):
     update_service = staticmethod(services.treatment_update)
     instance_name = "treatment"
 
-    def get_queryset(self):
-        return Treatment.objects.filter(
-            patient__in=patients_visible_to(self.request.user)
-        ).select_related("patient", "endocrine_therapy", "cdk46_inhibitor")
-
 
 class AssessmentViewSet(_ClinicalViewSet):
     """Completed imaging assessments; ``PD`` is radiographic progression."""
 
     queryset = Assessment.objects.none()
+    record_model = Assessment
     serializer_class = serializers.AssessmentSerializer
     filterset_class = filters.AssessmentFilter
     role_actions = {
@@ -144,16 +150,12 @@ class AssessmentViewSet(_ClinicalViewSet):
     update_service = staticmethod(services.assessment_update)
     instance_name = "assessment"
 
-    def get_queryset(self):
-        return Assessment.objects.filter(
-            patient__in=patients_visible_to(self.request.user)
-        ).select_related("patient")
-
 
 class AppointmentViewSet(_ClinicalViewSet):
     """Upcoming clinic visits and scans, which blood draws are aligned with."""
 
     queryset = Appointment.objects.none()
+    record_model = Appointment
     serializer_class = serializers.AppointmentSerializer
     filterset_class = filters.AppointmentFilter
     role_actions = {
@@ -164,8 +166,3 @@ class AppointmentViewSet(_ClinicalViewSet):
     create_service = staticmethod(services.appointment_create)
     update_service = staticmethod(services.appointment_update)
     instance_name = "appointment"
-
-    def get_queryset(self):
-        return Appointment.objects.filter(
-            patient__in=patients_visible_to(self.request.user)
-        ).select_related("patient")
