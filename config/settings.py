@@ -402,3 +402,8 @@ LOGGING = {
 }
 
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+
+# How many batches of a large surveillance run go through at once, each on its own database
+# connection: while one batch is evaluated in Python the other waits on Postgres. 1 runs the
+# batches one after another; more than the machine's cores buys nothing.
+SURVEILLANCE_ENGINE_WORKERS = env.int("SURVEILLANCE_ENGINE_WORKERS", default=2)

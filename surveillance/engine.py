@@ -20,12 +20,15 @@ tests/surveillance/test_seed_cohort.py checks that against row-by-row ORM inputs
 
 import gc
 import json
+import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
 
 import pghistory
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
@@ -92,13 +95,54 @@ def policy_from_row(row: SurveillancePolicy) -> rules.Policy:
 def run_for_patients(patient_ids, *, today: date | None = None) -> RunStats:
     today = today or clinic_today()
     policy = current_policy()
-    stats = RunStats()
     ids = sorted(set(patient_ids))
+    workers = _worker_count(len(ids))
+    if workers == 1:
+        return _run_stream(ids, today=today, policy=policy)
+    # Each stream takes the patients of its own share of the lock buckets, so the streams
+    # never wait for each other's locks; within a stream batches run in id order as before.
+    streams = [[i for i in ids if i % LOCK_BUCKETS % workers == k] for k in range(workers)]
+    stop = threading.Event()
+    stats = RunStats()
+    # Paused for the whole run: re-enabled by one stream it would walk the other's batch.
+    with _gc_paused(), ThreadPoolExecutor(workers, thread_name_prefix="engine") as pool:
+        futures = [
+            pool.submit(_stream_in_thread, stream, today=today, policy=policy, stop=stop)
+            for stream in streams
+        ]
+        try:
+            for future in futures:
+                stats.add(future.result())
+        finally:
+            stop.set()  # a failed stream stops the others after their current batch
+    return stats
+
+
+def _worker_count(patients: int) -> int:
+    """Streams for a run of this many patients: one unless there are batches to overlap, and
+    one inside a caller's transaction, whose uncommitted rows other connections cannot see."""
+    if patients <= BATCH_SIZE or connection.in_atomic_block:
+        return 1
+    wanted = getattr(settings, "SURVEILLANCE_ENGINE_WORKERS", 1)
+    return max(1, min(wanted, LOCK_BUCKETS, -(-patients // BATCH_SIZE)))
+
+
+def _run_stream(ids, *, today: date, policy: rules.Policy, stop=None) -> RunStats:
+    stats = RunStats()
     for start in range(0, len(ids), BATCH_SIZE):
+        if stop is not None and stop.is_set():
+            break
         # Paused around the call so the batch's objects are freed before collection resumes.
         with _gc_paused():
             stats.add(_run_batch(ids[start : start + BATCH_SIZE], today=today, policy=policy))
     return stats
+
+
+def _stream_in_thread(ids, *, today: date, policy: rules.Policy, stop) -> RunStats:
+    try:
+        return _run_stream(ids, today=today, policy=policy, stop=stop)
+    finally:
+        connection.close()  # the thread's own connection; the thread does not outlive the run
 
 
 def run_all(*, today: date | None = None) -> RunStats:
@@ -204,7 +248,9 @@ def _rows(queryset) -> list[tuple]:
 def _any(ids) -> RawSQL:
     """For `field__in=`: one array parameter instead of `IN (%s, %s, ...)` with 2,000 of
     them, which Django and psycopg otherwise prepare one by one on every query. Accepts the
-    ids or, cheaper when reused, their array literal from `_id_array`."""
+    ids or, cheaper when reused, their array literal from `_id_array`. (`= ANY(array)` reads
+    better but is planned worse here: a hash join over every result, a scan of every
+    variant.)"""
     return RawSQL("SELECT unnest(%s::bigint[])", (ids if isinstance(ids, str) else _id_array(ids),))
 
 

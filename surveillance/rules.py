@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
+from typing import NamedTuple
 
 __all__ = [
     "AROMATASE_INHIBITORS",
@@ -96,8 +97,12 @@ class Policy:
     result_overdue_after_days: int = 14
 
 
-@dataclass(frozen=True)
-class TreatmentIn:
+# The per-row records are NamedTuples: immutable like the frozen dataclasses around them, and
+# about three times cheaper to build, which matters when the engine builds a couple of million
+# of them for a 100,000-patient run. PatientIn, built once per patient, stays a dataclass.
+
+
+class TreatmentIn(NamedTuple):
     id: int
     line_number: int
     setting: str  # metastatic | adjuvant
@@ -108,22 +113,19 @@ class TreatmentIn:
     end_reason: str | None = None
 
 
-@dataclass(frozen=True)
-class AssessmentIn:
+class AssessmentIn(NamedTuple):
     id: int
     date: date
     response: str  # CR | PR | SD | PD | NE
 
 
-@dataclass(frozen=True)
-class AppointmentIn:
+class AppointmentIn(NamedTuple):
     id: int
     date: date
     kind: str  # clinic | imaging
 
 
-@dataclass(frozen=True)
-class VariantIn:
+class VariantIn(NamedTuple):
     gene: str
     protein_change: str  # canonical HGVS, e.g. p.Asp538Gly
     short: str  # e.g. D538G
@@ -132,8 +134,7 @@ class VariantIn:
     esr1_vus: bool
 
 
-@dataclass(frozen=True)
-class ResultIn:
+class ResultIn(NamedTuple):
     id: int
     reported_on: date
     status: str  # final | failed
@@ -141,8 +142,7 @@ class ResultIn:
     variants: tuple[VariantIn, ...] = ()
 
 
-@dataclass(frozen=True)
-class DrawIn:
+class DrawIn(NamedTuple):
     """A blood sample. `pinned` marks a planned draw set by an oncologist's "repeat_test"
     decision: until it is collected its due_date stands, whatever rule 4 computes."""
 
@@ -155,8 +155,7 @@ class DrawIn:
     result: ResultIn | None = None
 
 
-@dataclass(frozen=True)
-class AlertIn:
+class AlertIn(NamedTuple):
     """An existing ESR1-family alert of the patient, open or resolved, with the result ids in
     its evidence."""
 
@@ -565,6 +564,20 @@ def _findings(patient: PatientIn) -> list[_Finding]:
     return sorted(findings, key=lambda f: f.sort_key)
 
 
+def _any_result(patient: PatientIn, test) -> bool:
+    """Whether any of the patient's results passes `test`: a cheap look before the findings
+    are built and sorted, which most patients on most nights do not need."""
+    return any(d.result is not None and test(d.result) for d in patient.draws)
+
+
+def _is_detected(result: ResultIn) -> bool:
+    return result.esr1_status == "detected"
+
+
+def _lists_variants(result: ResultIn) -> bool:
+    return bool(result.variants)
+
+
 def _is_resolved(alert: AlertIn) -> bool:
     return alert.status == "resolved" or alert.decision is not None
 
@@ -592,7 +605,7 @@ def _detected_during_surveillance(ctx: _Context) -> list[_Finding]:
 
 
 def _esr1_alerts(ctx: _Context) -> list[AlertSpec]:
-    if ctx.treatment is None:
+    if ctx.treatment is None or not _any_result(ctx.patient, _is_detected):
         return []
     detected = _detected_during_surveillance(ctx)
     if not detected:
@@ -666,7 +679,7 @@ def _esr1_at_progression_alert(ctx: _Context, findings: list[_Finding]) -> Alert
 
 
 def _vus_alerts(ctx: _Context) -> list[AlertSpec]:
-    if ctx.patient.status != "active":
+    if ctx.patient.status != "active" or not _any_result(ctx.patient, _lists_variants):
         return []
     # Only a decision closes a review; an open review is re-emitted so it stays open.
     reviewed = _covered_result_ids(ctx.patient.alerts, "esr1_vus_review", resolved_only=True)

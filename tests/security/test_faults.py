@@ -87,6 +87,9 @@ def start_worker(queue: str, name: str) -> tuple[subprocess.Popen, str]:
         DATABASE_URL=_test_database_url(),
         CELERY_TASK_DEFAULT_QUEUE=queue,
         PYTHONUNBUFFERED="1",
+        # One stream, so the batches run in id order and "two committed, the third waiting"
+        # is a state the test can arrange; parallel streams commit batch by batch the same way.
+        SURVEILLANCE_ENGINE_WORKERS="1",
     )
     (ROOT / ".data").mkdir(exist_ok=True)
     log = open(ROOT / ".data" / f"test-fault-{name}.log", "w")  # noqa: SIM115 - child keeps it

@@ -765,7 +765,7 @@ def test_not_detected_and_failed_results_raise_no_switch():
 
 def test_positive_draws_before_start_cancelled_or_after_today_are_ignored():
     before = positive_draw(1, START - timedelta(days=1))
-    cancelled = replace(positive_draw(2, ago(20)), status="cancelled")
+    cancelled = positive_draw(2, ago(20))._replace(status="cancelled")
     future = positive_draw(3, ahead(1))
     evaluation = run(make_patient(draws=(before, cancelled, future)))
     assert "esr1_switch" not in kinds(evaluation)

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import threading
+import time
 from datetime import date
 
 import pytest
@@ -307,6 +309,59 @@ def test_engine_stores_exactly_what_the_rules_decide_on_row_by_row_inputs(cohort
     expected = expected_verdicts()
     engine.run_for_patients(list(expected), today=AS_OF)
     assert_stored_as_decided(expected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_streams_store_what_the_rules_decide(monkeypatch, settings):
+    """A large run splits its patients into streams by lock bucket, each on its own thread and
+    database connection; together they store exactly what one stream would."""
+    seed(300, 5)
+    monkeypatch.setattr(engine, "BATCH_SIZE", 40)
+    settings.SURVEILLANCE_ENGINE_WORKERS = 2
+    threads: dict[str, list[int]] = {}
+    run_stream = engine._run_stream
+
+    def recording(ids, **kwargs):
+        threads[threading.current_thread().name] = list(ids)
+        return run_stream(ids, **kwargs)
+
+    monkeypatch.setattr(engine, "_run_stream", recording)
+    expected = expected_verdicts()
+    stats = engine.run_for_patients(list(expected), today=AS_OF)
+
+    assert len(threads) == 2 and threading.current_thread().name not in threads
+    streams = list(threads.values())
+    assert sorted(streams[0] + streams[1]) == sorted(expected), "each patient once"
+    buckets = [{i % engine.LOCK_BUCKETS for i in stream} for stream in streams]
+    assert not buckets[0] & buckets[1], "the streams would wait for each other's locks"
+    assert stats.evaluated == 300
+    assert_stored_as_decided(expected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_stream_fails_the_run_and_stops_the_other(monkeypatch, settings):
+    seed(300, 5)
+    monkeypatch.setattr(engine, "BATCH_SIZE", 20)
+    settings.SURVEILLANCE_ENGINE_WORKERS = 2
+    ids = sorted(patients().values_list("id", flat=True))
+    doomed = next(i for i in ids if i % engine.LOCK_BUCKETS % 2 == 0)
+    run_batch = engine._run_batch
+    batches = []
+
+    def failing(batch, **kwargs):
+        batches.append(batch)
+        if doomed in batch:
+            raise RuntimeError("database went away")
+        time.sleep(0.05)  # the healthy stream is still at work when the other one fails
+        return run_batch(batch, **kwargs)
+
+    monkeypatch.setattr(engine, "_run_batch", failing)
+    with pytest.raises(RuntimeError, match="database went away"):
+        engine.run_for_patients(ids, today=AS_OF)
+    # 1 failed batch; the healthy stream has 8 and stops after the one (or two) under way.
+    assert len(batches) <= 3, f"the healthy stream went on: {len(batches)} batches"
+    failed = next(b for b in batches if doomed in b)
+    assert not SurveillanceState.objects.filter(patient_id__in=failed).exists()
 
 
 def test_replace_refuses_when_the_append_only_access_log_names_a_synthetic_patient():
