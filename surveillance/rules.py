@@ -392,10 +392,61 @@ class _Due:
 
     on: date
     computed_on: date  # before alignment (equal to `on` when pinned)
-    basis: str  # plain language: which rule 4 branch and from what
+    branch: str  # which rule 4 branch: pinned | enrolment | first | redraw | interval
+    treatment: TreatmentIn
+    enrolled_on: date
+    policy: Policy
+    risk_factors: tuple[str, ...] = ()
+    interval: int | None = None
     appointment: AppointmentIn | None = None
     pinned_draw: DrawIn | None = None
     last_draw: DrawIn | None = None
+
+    @cached_property
+    def basis(self) -> str:
+        """Plain language: which rule 4 branch and from what. Worded only when an alert
+        quotes it, which most patients on most nights do not need."""
+        policy, last = self.policy, self.last_draw
+        start = self.treatment.start_date.isoformat()
+        if self.branch == "pinned":
+            pinned = self.pinned_draw
+            return (
+                f"repeat test requested by the oncologist for {pinned.due_date.isoformat()}"
+                f" (draw {pinned.id})"
+            )
+        if self.branch == "enrolment":
+            basis = (
+                f"first draw at enrolment on {self.enrolled_on.isoformat()} (later than"
+                f" treatment start {start} + {policy.first_draw_after_days} days)"
+            )
+        elif self.branch == "first":
+            basis = f"first draw: treatment start {start} + {policy.first_draw_after_days} days"
+        elif self.branch == "redraw":
+            basis = (
+                f"redraw: result {last.result.id} on the draw collected"
+                f" {last.collected_on.isoformat()} failed (reported"
+                f" {last.result.reported_on.isoformat()}) + {policy.redraw_after_failed_days}"
+                " days"
+            )
+        else:
+            if self.risk_factors:
+                labels = ", ".join(risk_factor_label(code, policy) for code in self.risk_factors)
+                risk_text = f"high risk: {labels}"
+            else:
+                risk_text = "standard risk"
+            basis = (
+                f"last draw collected {last.collected_on.isoformat()} + {self.interval} days"
+                f" ({risk_text})"
+            )
+        appointment = self.appointment
+        if appointment is None:
+            return basis
+        if appointment.date != self.computed_on:
+            return (
+                f"{basis}, moved from {self.computed_on.isoformat()} to the {appointment.kind}"
+                f" appointment on {appointment.date.isoformat()}"
+            )
+        return f"{basis}, same day as the {appointment.kind} appointment"
 
 
 def _last_draw(patient: PatientIn, treatment: TreatmentIn, *, today: date) -> DrawIn | None:
@@ -442,6 +493,10 @@ def _next_due(
     policy: Policy,
 ) -> _Due:
     last = _last_draw(patient, treatment, today=today)
+    facts = {
+        "treatment": treatment, "enrolled_on": patient.enrolled_on, "policy": policy,
+        "last_draw": last,
+    }  # fmt: skip
 
     pinned = _pinned_draw(patient)
     if pinned is not None:
@@ -449,65 +504,37 @@ def _next_due(
         return _Due(
             on=pinned.due_date,
             computed_on=pinned.due_date,
-            basis=(
-                f"repeat test requested by the oncologist for {pinned.due_date.isoformat()}"
-                f" (draw {pinned.id})"
-            ),
+            branch="pinned",
             pinned_draw=pinned,
-            last_draw=last,
+            **facts,
         )
 
+    interval = None
     if last is None:
         first_on = treatment.start_date + timedelta(days=policy.first_draw_after_days)
         if patient.enrolled_on > first_on:
-            computed_on = patient.enrolled_on
-            basis = (
-                f"first draw at enrolment on {patient.enrolled_on.isoformat()} (later than"
-                f" treatment start {treatment.start_date.isoformat()}"
-                f" + {policy.first_draw_after_days} days)"
-            )
+            computed_on, branch = patient.enrolled_on, "enrolment"
         else:
-            computed_on = first_on
-            basis = (
-                f"first draw: treatment start {treatment.start_date.isoformat()}"
-                f" + {policy.first_draw_after_days} days"
-            )
+            computed_on, branch = first_on, "first"
     elif last.result is not None and last.result.status == "failed":
         computed_on = last.result.reported_on + timedelta(days=policy.redraw_after_failed_days)
-        basis = (
-            f"redraw: result {last.result.id} on the draw collected"
-            f" {last.collected_on.isoformat()} failed (reported"
-            f" {last.result.reported_on.isoformat()}) + {policy.redraw_after_failed_days} days"
-        )
+        branch = "redraw"
     else:
         if risk_level == "high":
             interval = policy.interval_high_risk_days
-            labels = ", ".join(risk_factor_label(code, policy) for code in risk_factors)
-            risk_text = f"high risk: {labels}"
         else:
             interval = policy.interval_standard_risk_days
-            risk_text = "standard risk"
-        computed_on = last.collected_on + timedelta(days=interval)
-        basis = (
-            f"last draw collected {last.collected_on.isoformat()} + {interval} days ({risk_text})"
-        )
+        computed_on, branch = last.collected_on + timedelta(days=interval), "interval"
 
     appointment = _aligned_appointment(patient, computed_on, today=today, policy=policy)
-    if appointment is None:
-        return _Due(on=computed_on, computed_on=computed_on, basis=basis, last_draw=last)
-    if appointment.date != computed_on:
-        basis += (
-            f", moved from {computed_on.isoformat()} to the {appointment.kind} appointment"
-            f" on {appointment.date.isoformat()}"
-        )
-    else:
-        basis += f", same day as the {appointment.kind} appointment"
     return _Due(
-        on=appointment.date,
+        on=appointment.date if appointment is not None else computed_on,
         computed_on=computed_on,
-        basis=basis,
+        branch=branch,
+        risk_factors=risk_factors if risk_level == "high" else (),
+        interval=interval,
         appointment=appointment,
-        last_draw=last,
+        **facts,
     )
 
 
@@ -527,6 +554,18 @@ class _Context:
     @property
     def rule_ref(self) -> str:
         return f"SPEC rule 5, policy v{self.policy.version}"
+
+    @cached_property
+    def result_kinds(self) -> tuple[bool, bool]:
+        """(any result with ESR1 detected, any result listing an ESR1 VUS): one cheap pass
+        before the findings are built and sorted, which most patients do not need."""
+        detected = vus = False
+        for draw in self.patient.draws:
+            result = draw.result
+            if result is not None:
+                detected = detected or result.esr1_status == "detected"
+                vus = vus or any(v.esr1_vus for v in result.variants)
+        return detected, vus
 
     @cached_property
     def findings(self) -> list[_Finding]:
@@ -564,20 +603,6 @@ def _findings(patient: PatientIn) -> list[_Finding]:
     return sorted(findings, key=lambda f: f.sort_key)
 
 
-def _any_result(patient: PatientIn, test) -> bool:
-    """Whether any of the patient's results passes `test`: a cheap look before the findings
-    are built and sorted, which most patients on most nights do not need."""
-    return any(d.result is not None and test(d.result) for d in patient.draws)
-
-
-def _is_detected(result: ResultIn) -> bool:
-    return result.esr1_status == "detected"
-
-
-def _lists_variants(result: ResultIn) -> bool:
-    return bool(result.variants)
-
-
 def _is_resolved(alert: AlertIn) -> bool:
     return alert.status == "resolved" or alert.decision is not None
 
@@ -605,7 +630,7 @@ def _detected_during_surveillance(ctx: _Context) -> list[_Finding]:
 
 
 def _esr1_alerts(ctx: _Context) -> list[AlertSpec]:
-    if ctx.treatment is None or not _any_result(ctx.patient, _is_detected):
+    if ctx.treatment is None or not ctx.result_kinds[0]:
         return []
     detected = _detected_during_surveillance(ctx)
     if not detected:
@@ -679,7 +704,7 @@ def _esr1_at_progression_alert(ctx: _Context, findings: list[_Finding]) -> Alert
 
 
 def _vus_alerts(ctx: _Context) -> list[AlertSpec]:
-    if ctx.patient.status != "active" or not _any_result(ctx.patient, _lists_variants):
+    if ctx.patient.status != "active" or not ctx.result_kinds[1]:
         return []
     # Only a decision closes a review; an open review is re-emitted so it stays open.
     reviewed = _covered_result_ids(ctx.patient.alerts, "esr1_vus_review", resolved_only=True)
@@ -726,8 +751,12 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
     if not ctx.eligible or ctx.due is None:
         return []
     due, today, policy = ctx.due, ctx.today, ctx.policy
-    alerts = []
     days_late = (today - due.on).days
+    last = due.last_draw
+    failed_last = last is not None and last.result is not None and last.result.status == "failed"
+    if days_late < -policy.draw_due_lookahead_days and not failed_last:
+        return []  # nothing to say yet (most patients, most days)
+    alerts = []
     due_evidence = {
         "result_ids": [],
         "draw_ids": [d.id for d in (due.last_draw, due.pinned_draw) if d is not None],
@@ -772,8 +801,7 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
             )
         )
 
-    last = due.last_draw
-    if last is not None and last.result is not None and last.result.status == "failed":
+    if failed_last:
         result = last.result
         alerts.append(
             AlertSpec(

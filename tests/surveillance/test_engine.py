@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from pghistory import core as pghistory_core
 
 from patients.models import Treatment
 from surveillance import engine
@@ -291,3 +292,65 @@ def test_engine_query_count_does_not_grow_with_patients():
     large = _queries_for_run()
     assert large == small, (small, large)
     assert large <= 25
+
+
+def _history(model, obj_id):
+    (event_model,) = pghistory_core.event_models(tracks_model=model)
+    return list(event_model.objects.filter(pgh_obj_id=obj_id).order_by("pgh_id"))
+
+
+def _copied(event, row) -> dict:
+    """The tracked columns of an event that differ from the row's current values."""
+    names = [f.attname for f in type(event)._meta.concrete_fields if not f.name.startswith("pgh")]
+    return {
+        n: (getattr(event, n), getattr(row, n))
+        for n in names
+        if getattr(event, n) != getattr(row, n)
+    }
+
+
+def test_every_engine_change_is_in_the_history_with_the_engine_as_its_source(on_treatment):
+    patient, treatment = on_treatment
+    esr1_result(patient, collected=days(-10), reported=days(-3))
+    run()
+    planned = Draw.objects.get(patient=patient, status="planned")
+    alert = Alert.objects.get(patient=patient, kind="esr1_switch")
+
+    (draw_insert,) = _history(Draw, planned.id)
+    (alert_insert,) = _history(Alert, alert.id)
+    for event, row in ((draw_insert, planned), (alert_insert, alert)):
+        assert event.pgh_label == "insert"
+        assert _copied(event, row) == {}, "the history row is not the stored row"
+        assert event.pgh_context.metadata["source"] == "surveillance-engine"
+    assert alert_insert.rationale == alert.rationale and alert_insert.evidence == alert.evidence
+
+    # A move is an update event with the new date, in the same context as before.
+    AppointmentFactory(patient=patient, date=planned.due_date + timedelta(days=3))
+    run()
+    planned.refresh_from_db()
+    draw_insert, draw_update = _history(Draw, planned.id)
+    assert draw_update.pgh_label == "update" and _copied(draw_update, planned) == {}
+    assert draw_update.due_date == planned.due_date != draw_insert.due_date
+
+    # The engine ran inside this test's transaction: writes after it are audited by the
+    # triggers again (the engine put the trigger settings back).
+    later = DrawFactory(patient=patient, status="collected", collected_on=days(-1))
+    assert [e.pgh_label for e in _history(Draw, later.id)] == ["insert"]
+
+
+def test_resolved_and_cancelled_rows_are_recorded_as_updates(on_treatment):
+    patient, treatment = on_treatment
+    run(today=TODAY)
+    planned = Draw.objects.get(patient=patient, status="planned")
+    due_alert = Alert.objects.filter(patient=patient, kind__in=["draw_due", "draw_overdue"])
+    run(today=planned.due_date)  # the draw is due: a draw_due alert opens
+    alert = due_alert.get(status="open")
+    Treatment.objects.filter(id=treatment.id).update(end_date=days(0), end_reason="progression")
+    run(today=planned.due_date)  # no longer eligible: draw cancelled, logistics alert resolved
+    planned.refresh_from_db()
+    alert.refresh_from_db()
+    assert planned.status == "cancelled" and alert.status == "resolved"
+    assert [e.pgh_label for e in _history(Draw, planned.id)] == ["insert", "update"]
+    assert _history(Draw, planned.id)[-1].status == "cancelled"
+    assert [e.pgh_label for e in _history(Alert, alert.id)] == ["insert", "update"]
+    assert _history(Alert, alert.id)[-1].decision == "auto"
