@@ -4,7 +4,6 @@ Pure data in, decisions out: no database, so every case builds its patient by ha
 """
 
 import json
-from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -282,7 +281,7 @@ def test_most_informative_reason_comes_first():
         status="inactive", her2_status="positive", treatments=(first_line(line_number=2),)
     )
     assert run(patient).reason == "patient inactive"
-    assert run(replace(patient, status="active")).reason == "HER2-positive"
+    assert run(patient._replace(status="active")).reason == "HER2-positive"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ Dates are generated relative to a fixed TODAY so shrunk examples read like clini
 
 import json
 import random
-from dataclasses import replace
 from datetime import date, timedelta
 
 from hypothesis import given, settings
@@ -243,8 +242,7 @@ def test_input_order_does_not_matter(patient, rnd: random.Random):
         rnd.shuffle(items)
         return tuple(items)
 
-    reordered = replace(
-        patient,
+    reordered = patient._replace(
         treatments=shuffled(patient.treatments),
         assessments=shuffled(patient.assessments),
         appointments=shuffled(patient.appointments),
