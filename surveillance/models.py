@@ -278,7 +278,8 @@ class SurveillancePolicy(models.Model):
 
 
 class SurveillanceState(models.Model):
-    """The engine's latest verdict for a patient (derived; rebuilt by every run), plus the
+    """The engine's latest verdict for a patient (derived; rewritten when a run's verdict
+    differs, so evaluated_for/evaluated_at tell when it last changed), plus the
     outbox flag that guarantees a change is evaluated even if its Celery message is lost."""
 
     patient = models.OneToOneField(

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from pghistory import core as pghistory_core
 
 from patients.models import Treatment
@@ -354,3 +355,21 @@ def test_resolved_and_cancelled_rows_are_recorded_as_updates(on_treatment):
     assert _history(Draw, planned.id)[-1].status == "cancelled"
     assert [e.pgh_label for e in _history(Alert, alert.id)] == ["insert", "update"]
     assert _history(Alert, alert.id)[-1].decision == "auto"
+
+
+def test_an_unchanged_verdict_is_not_rewritten_and_a_changed_one_is(on_treatment):
+    patient, treatment = on_treatment
+    run()
+    first = SurveillanceState.objects.get(patient=patient)
+    marked = SurveillanceState.objects.filter(patient=patient)
+    marked.update(needs_evaluation=True, marked_at=timezone.now())  # as the outbox marks
+
+    run()  # same verdict: the row keeps its time, the mark it answered is cleared
+    again = SurveillanceState.objects.get(patient=patient)
+    assert again.evaluated_at == first.evaluated_at and not again.needs_evaluation
+
+    AssessmentFactory(patient=patient, date=days(-1), response="PD")
+    run()
+    changed = SurveillanceState.objects.get(patient=patient)
+    assert not changed.eligible and changed.reason.startswith("progression documented")
+    assert changed.evaluated_at > first.evaluated_at
