@@ -37,6 +37,7 @@ format: $(VENV)/.installed-dev
 clean:
 	rm -rf $(VENV) .data staticfiles
 
-## make bench: engine vs per-patient ORM loop vs read floor at 10,000 and 100,000 patients
+## make bench: engine vs per-patient ORM loop vs read floor at 10,000 and 100,000 patients,
+## then on-commit latency, pages and API throughput at 100,000
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py --patients 10000 --patients 100000

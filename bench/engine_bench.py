@@ -21,6 +21,11 @@ on that one data set:
                        --loop-limit patients it runs on an evenly spread sample and the
                        time is extrapolated linearly (marked "extrapolated").
 
+At the largest size (or --serving-at N), after the engine runs and before the loop resets
+their output, bench/serving_bench.py measures the same database as the engine left it:
+result-to-alert latency with the real worker, the pages, and the API under gunicorn; its
+table is printed below the engine's.
+
 Every timed phase runs in a fresh child process, so its peak memory is its own:
 "peak MB" is the process's peak resident set (VmHWM) at the end of the phase, Django and
 the interpreter included; "+MB" is how much of it the phase itself added. Queries are
@@ -561,7 +566,7 @@ def _reset_engine_output() -> None:
     _vacuum_analyze()
 
 
-def _bench_size(patients: int, today: date, args) -> list[dict]:
+def _bench_size(patients: int, today: date, args) -> tuple[list[dict], dict, str | None]:
     seed = _prepare_database(patients, today)
     print("engine: first run, second run; read floor; ORM loop ...", file=sys.stderr)
     first = _run_child("engine", today, profile=args.profile)
@@ -569,6 +574,7 @@ def _bench_size(patients: int, today: date, args) -> list[dict]:
     second = _run_child("engine", today)
     floor = _run_child("read_floor", today)
     load = _run_child("load", today)
+    serving = _run_serving(patients) if patients == args.serving_at else None
     _reset_engine_output()
     sample = args.loop_sample if patients > args.loop_limit else None
     loop_first = _run_child("loop", today, sample=sample)
@@ -605,7 +611,23 @@ def _bench_size(patients: int, today: date, args) -> list[dict]:
         "floor_first": first["seconds"] / floor["seconds"],
         "floor_second": second["seconds"] / floor["seconds"],
     }
-    return rows, ratios, first, second
+    return rows, ratios, serving
+
+
+def _run_serving(patients: int) -> str:
+    """bench/serving_bench.py on this database as the engine left it (planned draws, alerts,
+    states): on-commit evaluation with the real worker, pages, API under gunicorn. Its own
+    process, so its timings are not those of a process that just seeded 100,000 patients."""
+    print(f"serving at {patients:,}: on-commit evaluation, pages, API ...", file=sys.stderr)
+    env = dict(os.environ, ESR1_SERVEBENCH_DB=BENCH_DB)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "serving_bench.py"), "--reuse"],
+        capture_output=True, text=True, cwd=ROOT, env=env, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"serving benchmark failed (exit {proc.returncode})")
+    return proc.stdout
 
 
 def _print_table(all_rows, all_ratios, today: date) -> None:
@@ -702,6 +724,11 @@ def main() -> None:
         help="above --loop-limit, time the loop on this many patients",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep esr1watch_bench afterwards")
+    parser.add_argument(
+        "--serving-at", type=int, metavar="N",
+        help="run bench/serving_bench.py on the cohort of this size (default: the largest;"
+        " 0: not at all)",
+    )  # fmt: skip
     parser.add_argument("--today", help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--sample", type=int, help=argparse.SUPPRESS)
@@ -713,6 +740,8 @@ def main() -> None:
         return
     if not args.patients:
         parser.error("give at least one --patients N, e.g. --patients 10000")
+    if args.serving_at is None:
+        args.serving_at = max(args.patients)
 
     import django
 
@@ -720,12 +749,13 @@ def main() -> None:
     from patients.models import clinic_today
 
     today = date.fromisoformat(args.today) if args.today else clinic_today()
-    all_rows, all_ratios = [], []
+    all_rows, all_ratios, servings = [], [], []
     try:
         for patients in args.patients:
-            rows, ratios, *_ = _bench_size(patients, today, args)
+            rows, ratios, serving = _bench_size(patients, today, args)
             all_rows.append(rows)
             all_ratios.append(ratios)
+            servings.append(serving)
     finally:
         from django.db import connection
 
@@ -733,6 +763,9 @@ def main() -> None:
         if not args.keep:
             _drop_database()
     _print_table(all_rows, all_ratios, today)
+    for serving in filter(None, servings):
+        print()
+        print(serving.rstrip())
 
 
 if __name__ == "__main__":

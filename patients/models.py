@@ -117,7 +117,14 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_name", "id"]
         indexes = [
-            models.Index(fields=["family_name", "given_name"]),
+            # The patient list's order (Meta.ordering, patients.selectors.patient_list). With
+            # the id in the key a page's ids are read off the index, however deep the OFFSET;
+            # with the MRN included a search (MRN or name) is checked on index entries alone.
+            models.Index(
+                fields=["family_name", "given_name", "id"],
+                include=["mrn"],
+                name="patient_list_order_idx",
+            ),
             models.Index(fields=["oncologist", "status"]),
         ]
         constraints = [

@@ -13,11 +13,26 @@ def clinical_reader_or_403(user) -> None:
         raise PermissionDenied("Your role has no access to clinical records.")
 
 
+def sees_every_patient(user) -> bool:
+    """Clinicians read every patient's record (SPEC section 1)."""
+    return can(user, Action.VIEW_CLINICAL)
+
+
 def patients_visible_to(user) -> QuerySet[Patient]:
     """Every patient for clinicians (SPEC section 1); nothing for anyone else."""
-    if not can(user, Action.VIEW_CLINICAL):
+    if not sees_every_patient(user):
         return Patient.objects.none()
     return Patient.objects.all()
+
+
+def records_visible_to(user, records: QuerySet, *, patient: str = "patient") -> QuerySet:
+    """`records` (rows that belong to a patient through the `patient` lookup) narrowed to the
+    patients `user` may see. For someone who sees every patient nothing is added: a filter
+    `patient IN (SELECT id FROM patients_patient)` changes no result but makes Postgres join
+    every patient into every list of alerts or draws."""
+    if sees_every_patient(user):
+        return records
+    return records.filter(**{f"{patient}__in": patients_visible_to(user)})
 
 
 def patient_for_user(user, patient_id, *, log_view: str | None = None) -> Patient:
@@ -37,13 +52,27 @@ def log_patient_access(*, user, patient, view: str) -> None:
 
 def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
                  oncologist: str = "", open_alerts: str = "") -> QuerySet[Patient]:  # fmt: skip
-    """The patient list page: search and filters, with what each row shows in one query."""
-    from django.db.models import Count, Q
+    """The patient list page: search and filters, with what each row shows in one query.
 
+    Page it with config.pagination.PageByIdPaginator: its order is the name index's, so a
+    page's ids come off the index and only that page's rows are joined. The open-alert count
+    is a correlated subquery, not a JOIN + GROUP BY: it is then counted for the page's rows
+    only, instead of aggregating every patient before the first row can be returned.
+    """
+    from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+    from django.db.models.functions import Coalesce
+
+    from surveillance.models import Alert
+
+    open_alerts_of_patient = Alert.objects.filter(patient=OuterRef("pk"), status="open")
+    open_alert_count = Subquery(
+        open_alerts_of_patient.order_by().values("patient").annotate(n=Count("id")).values("n"),
+        output_field=IntegerField(),
+    )
     patients = (
         patients_visible_to(user)
         .select_related("oncologist", "surveillance_state")
-        .annotate(open_alert_count=Count("alerts", filter=Q(alerts__status="open")))
+        .annotate(open_alert_count=Coalesce(open_alert_count, 0))
     )
     if search:
         term = search.strip()
@@ -62,7 +91,8 @@ def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
     if oncologist:
         patients = patients.filter(oncologist__username=oncologist)
     if open_alerts == "yes":
-        patients = patients.filter(open_alert_count__gt=0)
+        patients = patients.filter(Exists(open_alerts_of_patient))
+    # The patient_list_order_idx index (Patient.Meta) holds exactly this order.
     return patients.order_by("family_name", "given_name", "id")
 
 

@@ -1,12 +1,12 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.decorators import role_required
 from accounts.models import User
 from accounts.roles import Action, can
+from config.pagination import PageByIdPaginator
 from patients import services
 from patients.forms import (
     AppointmentForm,
@@ -39,7 +39,7 @@ def patient_index(request):
         key: request.GET.get(key, "").replace("\x00", "").strip()
         for key in ("search", "eligible", "risk", "oncologist", "open_alerts")
     }
-    page = Paginator(patient_list(user=request.user, **filters), 25).get_page(
+    page = PageByIdPaginator(patient_list(user=request.user, **filters), 25).get_page(
         request.GET.get("page")
     )
     query = request.GET.copy()

@@ -3,22 +3,18 @@
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from accounts.roles import Role
-from patients.selectors import patients_visible_to
-from surveillance.models import ESR1_KINDS, LOGISTICS_KINDS, Alert
+from patients.selectors import records_visible_to
+from surveillance.models import ESR1_KINDS, LOGISTICS_KINDS, SEVERITY_RANK, Alert
 
-SEVERITY_RANK = Case(
-    When(severity="high", then=Value(0)),
-    When(severity="medium", then=Value(1)),
-    default=Value(2),
-    output_field=IntegerField(),
-)
 ESR1_FIRST = Case(
-    When(kind__in=list(ESR1_KINDS), then=Value(0)), default=Value(1), output_field=IntegerField()
+    When(kind__in=sorted(ESR1_KINDS), then=Value(0)),
+    default=Value(1),
+    output_field=IntegerField(),
 )
 
 
 def alerts_visible_to(user) -> QuerySet[Alert]:
-    return Alert.objects.filter(patient__in=patients_visible_to(user)).select_related(
+    return records_visible_to(user, Alert.objects.all()).select_related(
         "patient", "patient__oncologist", "resolved_by"
     )
 
@@ -28,15 +24,18 @@ def worklist_for(*, user) -> QuerySet[Alert]:
 
     Oncologists: open alerts of their own patients, ESR1 alerts first, then by severity
     and age (oldest first). Nurses: open draw-logistics alerts across the clinic (draws due
-    and overdue, redraws, results not back), by severity and age.
+    and overdue, redraws, results not back), by severity and age; that order is an index
+    (Alert.Meta), so a page of a clinic-wide list is read, not sorted.
     """
-    alerts = alerts_visible_to(user).filter(status="open")
+    alerts = alerts_visible_to(user).filter(status="open").annotate(severity_rank=SEVERITY_RANK)
     if user.role == Role.ONCOLOGIST:
-        alerts = alerts.filter(patient__oncologist=user)
-    elif user.role == Role.NURSE:
-        alerts = alerts.filter(kind__in=list(LOGISTICS_KINDS))
-    else:
-        return alerts.none()
-    return alerts.annotate(esr1_first=ESR1_FIRST, severity_rank=SEVERITY_RANK).order_by(
-        "esr1_first", "severity_rank", "created_at", "id"
-    )
+        return (
+            alerts.filter(patient__oncologist=user)
+            .annotate(esr1_first=ESR1_FIRST)
+            .order_by("esr1_first", "severity_rank", "created_at", "id")
+        )
+    if user.role == Role.NURSE:
+        return alerts.filter(kind__in=sorted(LOGISTICS_KINDS)).order_by(
+            "severity_rank", "created_at", "id"
+        )
+    return alerts.none()

@@ -3,6 +3,7 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
@@ -10,7 +11,7 @@ from accounts.decorators import role_required
 from accounts.roles import Action, Role
 from patients.forms import apply_service_errors
 from patients.models import clinic_today
-from patients.selectors import patient_for_user, patients_visible_to
+from patients.selectors import patient_for_user, patients_visible_to, records_visible_to
 from surveillance import services
 from surveillance.decisions import alert_resolve, allowed_decisions, may_resolve
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
@@ -28,6 +29,10 @@ def home(request):
         work = list(worklist_for(user=user))
         context["esr1_alerts"] = [a for a in work if a.kind in ESR1_KINDS]
         context["other_alerts"] = [a for a in work if a.kind not in ESR1_KINDS]
+        for alert in context["other_alerts"]:
+            # The row shows the rationale itself. Set, not missing: the template engine
+            # answers a missing attribute with a dir() of the model, per row.
+            alert.summary = None
         for alert in context["esr1_alerts"]:
             reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
             alert.days_since_result = (
@@ -36,27 +41,38 @@ def home(request):
             alert.summary = alert.rationale.split(". ")[0] + "."
         template = "surveillance/home_oncologist.html"
     elif user.role == Role.NURSE:
-        visible = patients_visible_to(user)
-        planned = list(
-            Draw.objects.filter(
-                patient__in=visible, status="planned", due_date__lte=today + timedelta(days=7)
-            )
-            .select_related("patient")
-            .order_by("due_date", "id")
-        )
-        context["overdue"] = [d for d in planned if d.due_date < today]
-        context["due_today"] = [d for d in planned if d.due_date == today]
-        context["due_week"] = [d for d in planned if d.due_date > today]
-        context["pending_results"] = list(
-            Draw.objects.filter(patient__in=visible, status="collected")
-            .select_related("patient")
-            .order_by("collected_on", "id")
-        )
-        context["alerts"] = list(worklist_for(user=user))
+        planned = records_visible_to(user, Draw.objects.filter(status="planned"))
+        planned = planned.select_related("patient").order_by("due_date", "id")
+        collected = records_visible_to(user, Draw.objects.filter(status="collected"))
+        sections = {
+            "overdue": planned.filter(due_date__lt=today),
+            "due_today": planned.filter(due_date=today),
+            "due_week": planned.filter(due_date__gt=today, due_date__lte=today + timedelta(7)),
+            "pending_results": collected.select_related("patient").order_by("collected_on", "id"),
+            "alerts": worklist_for(user=user),
+        }
+        context.update(_paged_sections(request, sections))
         template = "surveillance/home_nurse.html"
     else:
         template = "surveillance/home_admin.html"
     return render(request, template, context)
+
+
+# A clinic-wide list can run to thousands of rows (a regional network's overdue draws): each
+# section of the nurses' worklist shows a page of its most urgent rows, its total, and links
+# to the next page of that section alone.
+WORKLIST_SECTION_ROWS = 50
+
+
+def _paged_sections(request, sections: dict) -> dict:
+    pages = {}
+    for name, queryset in sections.items():
+        page = Paginator(queryset, WORKLIST_SECTION_ROWS).get_page(request.GET.get(name))
+        others = request.GET.copy()
+        others.pop(name, None)
+        page.param, page.others = name, others.urlencode()
+        pages[name] = page
+    return pages
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,10 +9,12 @@ patient leaves care by PATCHing ``status``.
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
+from config.pagination import PageByIdPaginator
 from patients import services
 from patients.api import filters, serializers
 from patients.models import Appointment, Assessment, Patient, Treatment
@@ -56,6 +58,13 @@ class _ClinicalViewSet(
         )
 
 
+class PatientPagination(PageNumberPagination):
+    """Patients in name order (Patient.Meta, on the name index), paged by id first: a page
+    deep in a clinic's whole list costs what the first page does."""
+
+    django_paginator_class = PageByIdPaginator
+
+
 class PatientViewSet(_ClinicalViewSet):
     """Patients. ``risk_level``, ``risk_factors`` and ``surveillance`` are the surveillance
     engine's latest verdict and read-only."""
@@ -63,6 +72,7 @@ class PatientViewSet(_ClinicalViewSet):
     queryset = Patient.objects.none()  # the real one is get_queryset's
     serializer_class = serializers.PatientSerializer
     filterset_class = filters.PatientFilter
+    pagination_class = PatientPagination
     role_actions = {
         "GET": Action.VIEW_CLINICAL,
         "POST": Action.EDIT_PATIENT,

@@ -251,6 +251,21 @@ def test_list_is_paginated(api, nurse):
     assert len(body["results"]) == 3
 
 
+def test_a_later_page_has_the_next_patients_in_name_order_with_their_verdict(
+    api, nurse, django_assert_max_num_queries
+):
+    for i in range(53):
+        evaluated(PatientFactory(family_name=f"Name{i:02d}", given_name="Ann"))
+    client = api(nurse)
+
+    with django_assert_max_num_queries(2):  # the count, the page
+        body = client.get(URL, {"page": 2}).json()
+
+    assert body["count"] == 53 and body["previous"] and body["next"] is None
+    assert [p["family_name"] for p in body["results"]] == [f"Name{i:02d}" for i in range(50, 53)]
+    assert all(p["surveillance"]["reason"] != "not yet evaluated" for p in body["results"])
+
+
 # --- Filters ----------------------------------------------------------------------------------
 
 

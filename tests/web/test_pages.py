@@ -1,11 +1,14 @@
 """Server-rendered pages: what each role sees and can do, with the same rules as the API."""
 
+import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from patients.models import PatientAccess, Treatment
-from surveillance import engine
+from surveillance import engine, views
 from surveillance.models import Alert, Draw, Result
 from tests.factories import (
     TODAY,
@@ -68,6 +71,34 @@ def test_nurse_home_lists_overdue_draws_and_pending_results(client, nurse, oncol
     assert f"/patients/{late.id}/draws/new/" in overdue_section
 
 
+def test_nurse_home_pages_each_long_section_on_its_own(client, nurse, oncologist, monkeypatch):
+    monkeypatch.setattr(views, "WORKLIST_SECTION_ROWS", 4)
+    late = [overdue_patient(oncologist, family_name=f"Late{i:02d}") for i in range(6)]
+    waiting = PatientFactory(oncologist=oncologist, family_name="Waiting")
+    TreatmentFactory(patient=waiting, start_date=days(-60))
+    DrawFactory(patient=waiting, status="collected", collected_on=days(-3))
+    engine.run_all()
+    client.force_login(nurse)
+
+    def overdue_names(html):
+        section = html[html.index("Overdue draws") : html.index("Due today")]
+        return sorted(set(re.findall(r"Late\d\d", section)))
+
+    html = client.get("/", {"pending_results": "1"}).content.decode()
+    first = overdue_names(html)
+    assert len(first) == 4 and "1–4 of 6" in html
+    assert 'href="?pending_results=1&amp;overdue=2">Next</a>' in html
+    assert "Waiting" in html  # the other sections are unaffected
+
+    html = client.get("/", {"pending_results": "1", "overdue": "2"}).content.decode()
+    second = overdue_names(html)
+    assert len(second) == 2 and "5–6 of 6" in html
+    assert sorted(first + second) == sorted(p.family_name for p in late)
+    # A page past the end or not a number shows the nearest real page, not an error.
+    assert client.get("/", {"overdue": "99"}).status_code == 200
+    assert client.get("/", {"overdue": "x"}).status_code == 200
+
+
 def test_admin_home_links_administration_and_no_clinical_pages(client, admin_user, oncologist):
     patient = positive_patient(oncologist)
     client.force_login(admin_user)
@@ -103,6 +134,33 @@ def test_patient_list_and_worklist_query_counts_are_constant(
         assert client.get("/patients/").status_code == 200
     with django_assert_max_num_queries(12):
         assert client.get("/").status_code == 200
+
+
+def test_nurse_home_and_deep_list_pages_do_not_query_more_with_more_patients(
+    client, nurse, oncologist
+):
+    def add_patients(n):
+        for i in range(n):
+            (positive_patient if i % 2 else overdue_patient)(oncologist)
+            waiting = PatientFactory(oncologist=oncologist)
+            TreatmentFactory(patient=waiting, start_date=days(-60))
+            DrawFactory(patient=waiting, status="collected", collected_on=days(-3))
+        engine.run_all()
+
+    def queries(url, **params):
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url, params).status_code == 200
+        return len(ctx.captured_queries)
+
+    client.force_login(nurse)
+    add_patients(2)
+    client.get("/")  # the session's first request writes what later ones only update
+    few = [queries("/"), queries("/patients/"), queries("/patients/", page=1)]
+    add_patients(30)  # 64 patients: three pages of the list
+    assert few == [queries("/"), queries("/patients/"), queries("/patients/", page=3)]
+    html = client.get("/patients/", {"page": 3}).content.decode()
+    assert "Page 3 of 3" in html
+    assert len(re.findall(r'href="/patients/\d+/"', html)) == 64 - 2 * 25
 
 
 @pytest.mark.parametrize("n_draws", [3, 50])
