@@ -61,7 +61,7 @@ def home(request):
 # A clinic-wide list can run to thousands of rows (a regional network's overdue draws): each
 # section of the nurses' worklist shows a page of its most urgent rows, its total, and links
 # to the next page of that section alone.
-WORKLIST_SECTION_ROWS = 50
+WORKLIST_SECTION_ROWS = 25
 
 
 def _paged_sections(request, sections: dict) -> dict:
