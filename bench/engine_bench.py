@@ -44,11 +44,11 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from common import server_url, with_database  # bench/ is on sys.path as the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = os.environ.get("ESR1_BENCH_DB", "esr1watch_bench")  # a dedicated database
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/"
 SEED = 1
 
 TARGETS = {
@@ -62,20 +62,11 @@ TARGETS = {
 # --- Environment: must be settled before django.setup() ------------------------------------
 
 
-def _server_url() -> str:
-    return os.environ.get("BENCH_SERVER_URL") or os.environ.get("DATABASE_URL") or DEFAULT_SERVER
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 def _configure_environment() -> None:
-    server = _server_url()
+    server = server_url()
     # Children inherit these; BENCH_SERVER_URL keeps the original server for them.
     os.environ["BENCH_SERVER_URL"] = server
-    os.environ["DATABASE_URL"] = _with_database(server, BENCH_DB)
+    os.environ["DATABASE_URL"] = with_database(server, BENCH_DB)
     # DEBUG would keep every query in connection.queries: memory and time the product
     # does not spend. Production settings need a key; this one guards nothing.
     os.environ["DEBUG"] = "false"
@@ -89,7 +80,7 @@ def _configure_environment() -> None:
 def _recreate_database() -> None:
     import psycopg
 
-    admin = _with_database(_server_url(), "postgres")
+    admin = with_database(server_url(), "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
@@ -98,7 +89,7 @@ def _recreate_database() -> None:
 def _drop_database() -> None:
     import psycopg
 
-    admin = _with_database(_server_url(), "postgres")
+    admin = with_database(server_url(), "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 

@@ -71,11 +71,11 @@ import uuid
 from contextlib import contextmanager, suppress
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from common import server_url, with_database  # bench/ is on sys.path as the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "esr1watch_servebench"
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/"
 SEED = 1
 
 ONCOLOGIST = "cohort.onc001"
@@ -837,23 +837,14 @@ def measure_all(today: date, *, only: list[str] | None = None) -> dict:
 # --- Standalone ----------------------------------------------------------------------------------
 
 
-def _server_url() -> str:
-    return os.environ.get("BENCH_SERVER_URL") or os.environ.get("DATABASE_URL") or DEFAULT_SERVER
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 def _database_name() -> str:
     return os.environ.get("ESR1_SERVEBENCH_DB", DEFAULT_DB)
 
 
 def _configure_environment() -> None:
-    server = _server_url()
+    server = server_url()
     os.environ["BENCH_SERVER_URL"] = server
-    os.environ["DATABASE_URL"] = _with_database(server, _database_name())
+    os.environ["DATABASE_URL"] = with_database(server, _database_name())
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -864,7 +855,7 @@ def _configure_environment() -> None:
 def _admin_execute(sql: str) -> None:
     import psycopg
 
-    with psycopg.connect(_with_database(_server_url(), "postgres"), autocommit=True) as conn:
+    with psycopg.connect(with_database(server_url(), "postgres"), autocommit=True) as conn:
         conn.execute(sql)
 
 
