@@ -128,6 +128,14 @@ def _child_env() -> dict:
     return env
 
 
+def _stop_and_tidy(proc: subprocess.Popen | None, log) -> None:
+    """Stop a child and close its log; the log is kept only when the child ended badly."""
+    _stop(proc)
+    log.close()
+    if proc is not None and proc.returncode in (0, -signal.SIGTERM):
+        os.unlink(log.name)
+
+
 def _stop(proc: subprocess.Popen | None, *, grace: float = 15.0) -> None:
     """Stop a child started in its own session (process group), and everything it forked."""
     if proc is None:
@@ -212,10 +220,7 @@ def celery_worker(queue: str):
                 raise RuntimeError(f"the celery worker did not start; see {log.name}")
         yield proc
     finally:
-        _stop(proc)
-        log.close()
-        if proc is not None and proc.returncode in (0, -signal.SIGTERM):
-            os.unlink(log.name)
+        _stop_and_tidy(proc, log)
         with suppress(Exception):  # best effort: the broker keeps nothing of the bench
             _delete_queue(queue)
 
@@ -579,10 +584,7 @@ def gunicorn_server():
             time.sleep(0.2)
         yield port
     finally:
-        _stop(proc)
-        log.close()
-        if proc is not None and proc.returncode in (0, -signal.SIGTERM):
-            os.unlink(log.name)
+        _stop_and_tidy(proc, log)
 
 
 def _load(port: int, path: str, token: str, *, connections: int, seconds: float,
