@@ -286,7 +286,7 @@ def phase_read_floor(today: date) -> dict:
 def phase_loop(today: date, *, sample: int | None) -> dict:
     """The per-patient ORM loop over all patients, or an evenly spread sample of them."""
     import pghistory
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from surveillance import engine
     from surveillance.models import Patient
@@ -303,7 +303,6 @@ def phase_loop(today: date, *, sample: int | None) -> dict:
         # per-row work against set-based work and not commit (fsync) count.
         for batch in _batches(ids, engine.BATCH_SIZE):
             with transaction.atomic(), pghistory.context(source="bench-orm-loop"):
-                _same_trigger_settings(connection)
                 for patient_id in batch:
                     _loop_one(patient_id, today=today, policy=policy, stats=stats)
         return stats
@@ -311,16 +310,6 @@ def phase_loop(today: date, *, sample: int | None) -> dict:
     result = _measure(run)
     result["detail"]["sample"] = len(ids)
     return result
-
-
-def _same_trigger_settings(connection) -> None:
-    """Whatever session settings the engine gives the audit triggers, give the loop too, so
-    the comparison is about the shape of the work, not about trigger overhead."""
-    from surveillance import engine
-
-    prepare = getattr(engine, "_prepare_audit_triggers", None)
-    if prepare is not None:
-        prepare()
 
 
 def _loop_one(patient_id: int, *, today: date, policy, stats: dict) -> None:

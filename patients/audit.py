@@ -5,6 +5,7 @@ by the engine are captured too; the history tables are append-only.
 """
 
 import pghistory
+import pgtrigger
 
 
 def audited(**kwargs):
@@ -16,3 +17,19 @@ def audited(**kwargs):
         append_only=True,
         **kwargs,
     )
+
+
+def history_trigger_ignore_list(*operations, models=None) -> str:
+    """A `pgtrigger.ignore` value naming the history triggers of these operations
+    (pgtrigger.Insert, Update, Delete) on these models (every audited model when None), for
+    writers that record the same history rows themselves or, for synthetic data, not at all."""
+    from pghistory.trigger import Event as HistoryTrigger
+
+    names = [
+        trigger.get_pgid(model)
+        for model, trigger in pgtrigger.registered()
+        if isinstance(trigger, HistoryTrigger)
+        and trigger.operation in operations
+        and (models is None or model in models)
+    ]
+    return "{" + ",".join(sorted(names)) + "}"

@@ -4,17 +4,19 @@
 queries per batch, never per patient), calls `rules.evaluate` for each patient, and makes
 the stored planned draws, alerts and SurveillanceState match the verdicts.
 
-Concurrency: every batch takes a transaction-scoped advisory lock per patient (in id
-order, so two runs cannot deadlock) before it reads, so the nightly run, the minute
-sweep, per-patient tasks and the CLI can overlap without duplicating or losing an alert.
+Concurrency: every batch takes transaction-scoped advisory locks on its patients' lock
+buckets (in ascending order, so two runs cannot deadlock) before it reads, so the nightly
+run, the minute sweep, per-patient tasks and the CLI can overlap without duplicating or
+losing an alert.
 The partial unique index on open alerts is the last line of defence.
 
 Speed (bench/engine_bench.py; 100,000 patients, 2 cores): most of a run is Python, so the
 engine avoids Python work it does not need. Rows are fetched as plain tuples (`_rows`),
 batch ids travel as one array parameter (`_any`), variants the rules never read are not
 loaded, writes send their rows as one JSON document (`_write`), the cyclic GC is paused
-per batch (`_gc_paused`) and the audit triggers are spared an exception per row
-(`_prepare_audit_triggers`). None of it changes what the rules are given or decide;
+per batch (`_gc_paused`), draw and alert history rows are written set-wise
+(`_own_history`) and large runs overlap two streams of batches (`run_for_patients`). None of
+it changes what the rules are given or decide;
 tests/surveillance/test_seed_cohort.py checks that against row-by-row ORM inputs.
 """
 
@@ -36,8 +38,8 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pghistory import core as pghistory_core
-from pghistory.trigger import Event as HistoryTrigger
 
+from patients.audit import history_trigger_ignore_list
 from patients.models import Appointment, Assessment, Patient, Treatment, clinic_today
 from surveillance import rules
 from surveillance.models import (
@@ -202,18 +204,6 @@ def _gc_paused():
             gc.enable()
 
 
-def _prepare_audit_triggers() -> None:
-    """Give the history triggers an (empty) ignore list for this transaction.
-
-    Every pghistory trigger first asks pgtrigger whether it is being ignored, reading the
-    `pgtrigger.ignore` setting inside a PL/pgSQL EXCEPTION block. When the setting was
-    never set, that read raises and the block rolls back a subtransaction: about 160 us per
-    audited row on a 2-core machine, six times the cost of writing the row and its history.
-    An empty list ignores nothing (every change is still recorded) and skips the raise."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pgtrigger.ignore', '{}', true)")
-
-
 # Models whose history the engine writes itself (see _own_history).
 _SELF_AUDITED = (Draw, Alert)
 
@@ -233,16 +223,10 @@ def _history_of(model) -> tuple[str, str]:
 @functools.cache
 def _insert_and_update_triggers() -> str:
     """The pgtrigger names of the insert and update history triggers of _SELF_AUDITED."""
-    names = [
-        trigger.get_pgid(model)
-        for model, trigger in pgtrigger.registered()
-        if model in _SELF_AUDITED
-        and isinstance(trigger, HistoryTrigger)
-        and trigger.operation in (pgtrigger.Insert, pgtrigger.Update)
-    ]
-    if len(names) != 2 * len(_SELF_AUDITED):
+    names = history_trigger_ignore_list(pgtrigger.Insert, pgtrigger.Update, models=_SELF_AUDITED)
+    if names.count(",") + 1 != 2 * len(_SELF_AUDITED):
         raise RuntimeError(f"expected insert and update history triggers, found {names}")
-    return "{" + ",".join(sorted(names)) + "}"
+    return names
 
 
 @contextmanager
@@ -255,7 +239,8 @@ def _own_history():
     alerts tables and every write statement (`_write` with `history=`) inserts the same
     history rows (same columns, label, context, time) in the same statement, set-wise.
     Only for the engine's own statements: the ignore list is transaction-local and is put
-    back before the block ends (a failure rolls the whole batch back, setting included)."""
+    back to the connection's empty list (config/settings.py) before the block ends (a failure
+    rolls the whole batch back, setting included)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('pgtrigger.ignore', %s, true)", [_insert_and_update_triggers()]
@@ -270,7 +255,6 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
         return RunStats()
     with transaction.atomic(), pghistory.context(source="surveillance-engine"):
         _lock_patients(ids)
-        _prepare_audit_triggers()
         stored, seen_marks = _stored_states(ids)
         inputs, planned_by_patient, open_alerts = _load(ids, today=today, policy=policy)
         verdicts = [rules.evaluate(p, today=today, policy=policy) for p in inputs]

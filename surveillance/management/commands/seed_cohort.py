@@ -47,6 +47,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_set_role
+from patients.audit import history_trigger_ignore_list
 from patients.models import (
     Appointment,
     Assessment,
@@ -775,12 +776,7 @@ def _prepare_triggers(cursor, context, *, audit: bool) -> None:
 def _ignore_list(*, audit: bool) -> str:
     if audit:
         return "{}"
-    pgids = [
-        trigger.get_pgid(model)
-        for model, trigger in pgtrigger.registered()
-        if trigger.name in ("insert_insert", "delete_delete")
-    ]
-    return "{" + ",".join(sorted(pgids)) + "}"
+    return history_trigger_ignore_list(pgtrigger.Insert, pgtrigger.Delete)
 
 
 def _write_chunk(cursor, chunk: list[SynthPatient], oncologist_ids, now: datetime, stats) -> None:
