@@ -20,11 +20,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python -m config.devserver
 
-## make test: install dev deps, lint, run the whole suite
+# Dates the suite runs again at, besides today: a year's last day and a leap day.
+AWKWARD_DATES ?= 2026-12-31 2028-02-29
+
+## make test: install dev deps, lint, run the whole suite today, then everything that does
+## not read the machine's real clock again at each of $(AWKWARD_DATES)
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+	@for day in $(AWKWARD_DATES); do \
+	  echo "--- the suite again with today = $$day ---"; \
+	  $(BIN)/python -m pytest -q --today=$$day -m "not wallclock" || exit 1; \
+	done
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

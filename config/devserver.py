@@ -3,7 +3,8 @@
 Starts embedded Postgres/Redis when no URLs are configured, migrates, loads the
 demo data, then runs web (gunicorn), a Celery worker and Celery beat until
 interrupted. Ctrl-C or SIGTERM stops every child (and the embedded servers this
-run started), so nothing is left behind.
+run started), so nothing is left behind. `--prepare-only` stops after migrating and
+loading the demo data.
 """
 
 import os
@@ -16,11 +17,38 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+class StepFailed(Exception):
+    pass
+
+
 def _run(cmd: list[str]) -> None:
-    subprocess.run(cmd, cwd=BASE_DIR, check=True)
+    if subprocess.run(cmd, cwd=BASE_DIR).returncode != 0:
+        raise StepFailed(" ".join(cmd[1:]))
 
 
-def main() -> int:
+def _debug_on() -> bool:
+    import environ
+
+    return environ.Env().bool("DEBUG", default=False)
+
+
+def prepare(python: str) -> None:
+    """Migrate, then load the demo data, which only exists with DEBUG on: its users have a
+    published password, so with DEBUG off the stack starts without them and says so."""
+    _run([python, "manage.py", "migrate", "--noinput"])
+    if _debug_on():
+        _run([python, "manage.py", "seed_demo"])
+    else:
+        print(
+            "DEBUG is off, so no demo data or demo users are loaded "
+            "(create users with: python manage.py createuser USERNAME --role ROLE "
+            "--password-stdin).",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     port = os.environ.get("PORT", "8000")
@@ -51,8 +79,9 @@ def main() -> int:
             embedded.stop_postgres()
 
     try:
-        _run([python, "manage.py", "migrate", "--noinput"])
-        _run([python, "manage.py", "seed_demo"])
+        prepare(python)
+        if "--prepare-only" in argv:
+            return 0
         commands = {
             "web": [
                 python, "-m", "gunicorn", "config.wsgi:application",
@@ -82,6 +111,9 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
         return 0
+    except StepFailed as failed:
+        print(f"stopping: `manage.py {failed}` failed (see its message above)", file=sys.stderr)
+        return 1
     finally:
         stop_everything()
 

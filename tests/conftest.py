@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from hypothesis import settings as hypothesis_settings
 
 from accounts.roles import Role
 from accounts.services import user_create
@@ -18,6 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # passwords end to end, just with a cheap hasher.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PASSWORD = "a-long-test-passphrase"
+
+# Property tests: a quick profile on a developer's machine, the full one in CI (CI=true), or
+# whichever HYPOTHESIS_PROFILE names.
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None)
+hypothesis_settings.register_profile("dev", max_examples=40, deadline=None)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,5 +1,6 @@
-"""Test data builders. Dates are relative to the clinic's today (services read the clock
-through patients.models.clinic_today; the pure rules are tested with their own fixed date)."""
+"""Test data builders. Dates are relative to the suite's fixed "today" (tests.services owns
+the clock: `--today` moves the whole run to another date; the pure rules are tested with
+their own fixed date)."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -7,10 +8,11 @@ from decimal import Decimal
 import factory
 
 from accounts.models import User
-from patients.models import Appointment, Assessment, Patient, Treatment, clinic_today
+from patients.models import Appointment, Assessment, Patient, Treatment
 from surveillance.models import Draw, Result, Variant
+from tests.services import suite_today
 
-TODAY = clinic_today()
+TODAY = suite_today()
 
 
 def days(n: int) -> date:

@@ -252,6 +252,23 @@ def test_make_run_serves_on_port(monkeypatch):
     assert web[web.index("--bind") + 1] == "127.0.0.1:9123"
 
 
+def test_make_run_with_debug_off_starts_without_demo_data_and_says_so_in_one_line(
+    django_db_setup,
+):
+    from tests.conftest import _test_database_url
+
+    env = dict(os.environ, DEBUG="false", DATABASE_URL=_test_database_url())
+    result = subprocess.run(
+        [sys.executable, "-m", "config.devserver", "--prepare-only"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "DEBUG is off, so no demo data or demo users are loaded" in result.stdout
+    assert "Demo logins" not in result.stdout
+
+
 def test_docker_compose_publishes_port():
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is not installed: apt-get install -y docker-compose"

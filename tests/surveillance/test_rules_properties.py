@@ -225,7 +225,9 @@ def usable_appointments(patient: PatientIn, near: date) -> list[date]:
     ]
 
 
-PROPERTY_SETTINGS = settings(max_examples=300, deadline=None)
+# How many examples comes from the Hypothesis profile (tests/conftest.py): quick locally,
+# the full 300 in CI.
+PROPERTY_SETTINGS = settings(deadline=None)
 
 
 @PROPERTY_SETTINGS
