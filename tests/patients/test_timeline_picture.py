@@ -1,8 +1,12 @@
-"""The timeline picture is pure: build plain data, render, parse the SVG, check geometry."""
+"""The timeline picture is pure: build plain data, render, parse the SVG, check geometry.
+
+One test at the end renders the patient page, to check that the picture and the draw
+table give each draw the same number."""
 
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ from patients.timeline_picture import (
     VariantPoint,
     render_timeline_svg,
 )
+from tests import factories
 
 TODAY = date(2026, 5, 12)
 CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "timeline.css"
@@ -265,9 +270,57 @@ def test_only_planned_draws():
 # ---- VAF chart ----------------------------------------------------------------------------
 
 
+def variant_group(root, variant: str) -> ET.Element:
+    (group,) = [el for el in find_all(root, "tl-variant") if el.get("data-variant") == variant]
+    return group
+
+
 def points_of(root, variant: str) -> dict[int, tuple[float, float]]:
-    group = next(el for el in find_all(root, "tl-variant") if el.get("data-variant") == variant)
-    return {int(el.get("data-number")): xy(el) for el in find_all(group, "tl-point")}
+    return {
+        int(el.get("data-number")): xy(el)
+        for el in find_all(variant_group(root, variant), "tl-point")
+    }
+
+
+def polylines(group: ET.Element) -> list[list[tuple[float, float]]]:
+    return [
+        [tuple(map(float, p.split(","))) for p in el.get("points").split()]
+        for el in find_all(group, "tl-vline")
+    ]
+
+
+def test_each_variant_is_one_line_through_its_own_results():
+    data = clinic_case(
+        draws=numbered(
+            (date(2025, 3, 1), "resulted", "not_detected", ()),  # 1
+            (date(2025, 5, 1), "resulted", "detected", [("D538G", 0.2)]),  # 2
+            (date(2025, 7, 1), "resulted", "detected", [("D538G", 0.8), ("Y537S", 0.3)]),  # 3
+            (date(2025, 9, 1), "resulted", "detected", [("D538G", 2.5), ("Y537S", 1.1)]),  # 4
+        )
+    )
+    root = parse(render_timeline_svg(data))
+    base = baseline_y(root)
+    x = {n: xy(el)[0] for n, el in draw_markers(root).items()}
+    expected = {"D538G": {2: "0.2", 3: "0.8", 4: "2.5"}, "Y537S": {3: "0.3", 4: "1.1"}}
+    for variant, vafs in expected.items():
+        group = variant_group(root, variant)
+        points = sorted(find_all(group, "tl-point"), key=lambda el: int(el.get("data-number")))
+        # A marked point per result that found the variant, right below its draw marker,
+        # with the variant, VAF and draw number on hover.
+        assert {int(el.get("data-number")): el.get("data-vaf") for el in points} == vafs
+        for el in points:
+            number = int(el.get("data-number"))
+            assert xy(el)[0] == x[number]
+            assert text_of(el.find("title")).startswith(
+                f"ESR1 {variant} {vafs[number]}%, draw {number},"
+            )
+        # One line: up from the baseline at the last result without the variant, then
+        # through every point in date order, higher on the page as the VAF grows.
+        (line,) = polylines(group)
+        assert line[0] == (x[min(vafs) - 1], base)
+        assert line[1:] == [xy(el) for el in points]
+        ys = [y for _x, y in line]
+        assert ys == sorted(ys, reverse=True)
 
 
 def test_low_vaf_is_visible_above_the_not_detected_baseline():
@@ -294,8 +347,15 @@ def test_not_detected_sits_on_the_baseline_and_failed_is_hollow():
     }
     assert sorted(not_detected) == [1, 2, 4]
     assert {y for _x, y in not_detected.values()} == {base}
+    # Zero has its own row under the log area, below every detected value.
+    area = find_one(root, "tl-vaf-area")
+    assert base > float(area.get("y")) + float(area.get("height"))
+    assert {int(el.get("data-number")) for el in find_all(root, "tl-point")} == {5, 7}
     failed = {int(el.get("data-number")): xy(el) for el in find_all(root, "tl-base-failed")}
     assert sorted(failed) == [3, 6] and {y for _x, y in failed.values()} == {base}
+    # Shape as well as fill: a square for failed, a dot for not detected.
+    assert all(el.find("rect") is not None for el in find_all(root, "tl-base-failed"))
+    assert all(el.find("circle") is not None for el in find_all(root, "tl-base-not-detected"))
     # Hollow: the stylesheet fills failed marks with white and outlines them.
     css = CSS.read_text()
     for rule in (".tl-draw-failed .tl-draw-mark", ".tl-base-failed .tl-base-mark"):
@@ -307,11 +367,7 @@ def test_lines_rise_from_the_baseline_and_break_at_failed_or_missing_results():
     root = parse(render_timeline_svg(clinic_case()))
     base = baseline_y(root)
     x = {n: xy(el)[0] for n, el in draw_markers(root).items()}
-    group = next(el for el in find_all(root, "tl-variant") if el.get("data-variant") == "D538G")
-    lines = [
-        [tuple(map(float, p.split(","))) for p in el.get("points").split()]
-        for el in find_all(group, "tl-vline")
-    ]
+    lines = polylines(variant_group(root, "D538G"))
     # Draw 4 (not detected) -> draw 5 (0.3%): emergence from the baseline. Draw 6 failed,
     # so draw 5 and draw 7 are not joined, and nothing reaches the pending draw 8.
     assert len(lines) == 1
@@ -452,6 +508,79 @@ def test_no_events_renders_an_empty_picture_with_a_message():
     assert text_of(find_one(root, "tl-empty")) == "No treatments or draws recorded yet"
     assert root.find("desc").text == "No treatments or draws recorded yet."
     assert not find_all(root, "tl-draw")
+
+
+# ---- on the patient page ----------------------------------------------------------------------
+
+DRAWS_TABLE_ROW = re.compile(
+    r'<tr>\s*<td><span class="draw-number">(\d+)</span></td>\s*<td>([^<]*).*?</td>'
+    r"\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>(.*?)</tr>",
+    re.S,
+)
+TABLE_KIND = {  # status column or ESR1 class in the table -> marker kind in the picture
+    "esr1-detected": "detected",
+    "esr1-not_detected": "not-detected",
+    "esr1-failed": "failed",
+    "Collected": "pending",
+    "Planned": "planned",
+}
+
+
+def table_draws(html: str) -> dict[int, tuple[date, str, str]]:
+    """Number -> (date, kind, rest of the row) as the page's draw table shows them."""
+    table = html[html.index('id="draws-h"') :]
+    table = table[: table.index("</table>")]
+    rows = {}
+    for number, status, due, collected, rest in DRAWS_TABLE_ROW.findall(table):
+        on = date.fromisoformat(collected if collected != "—" else due)
+        esr1 = re.search(r"esr1-\w+", rest)
+        rows[int(number)] = (on, TABLE_KIND[esr1[0] if esr1 else status.strip()], rest)
+    return rows
+
+
+@pytest.mark.django_db
+def test_the_page_gives_each_draw_the_same_number_in_picture_and_table(client, oncologist):
+    days = factories.days
+    patient = factories.PatientFactory(oncologist=oncologist)
+    factories.TreatmentFactory(patient=patient, start_date=days(-400))
+    # Entered out of date order: only the date decides the number.
+    positive = factories.DrawFactory(patient=patient, status="resulted", collected_on=days(-30))
+    factories.VariantFactory(
+        result=factories.ResultFactory(
+            draw=positive, reported_on=days(-20), esr1_status="detected"
+        ),
+        vaf_percent=Decimal("1.2"),
+    )
+    failed = factories.DrawFactory(patient=patient, status="resulted", collected_on=days(-200))
+    factories.ResultFactory(
+        draw=failed, reported_on=days(-190), status="failed", esr1_status="failed"
+    )
+    clear = factories.DrawFactory(patient=patient, status="resulted", collected_on=days(-300))
+    factories.ResultFactory(draw=clear, reported_on=days(-290))
+    factories.DrawFactory(
+        patient=patient, status="planned", collected_on=None, due_date=days(40), assay=""
+    )
+    factories.DrawFactory(
+        patient=patient, status="cancelled", collected_on=None, due_date=days(-100)
+    )
+    factories.DrawFactory(patient=patient, status="collected", collected_on=days(-5))
+    client.force_login(oncologist)
+    html = client.get(f"/patients/{patient.id}/").content.decode()
+
+    table = table_draws(html)
+    root = parse(html[html.index("<svg") : html.index("</svg>") + len("</svg>")])
+    markers = draw_markers(root)
+    assert sorted(table) == sorted(markers) == [1, 2, 3, 4, 5]  # the cancelled draw in neither
+    for number, (on, kind, _rest) in table.items():
+        marker = markers[number]
+        assert f"tl-draw-{kind}" in classes(marker)
+        assert f"{on.day} {on:%b %Y}" in text_of(marker.find("title"))
+        assert text_of(marker.find("text")) == str(number)
+    # The VAF point carries the number of the table row that reports it.
+    (point,) = find_all(root, "tl-point")
+    on, kind, rest = table[int(point.get("data-number"))]
+    assert kind == "detected" and on == days(-30)
+    assert f"D538G ({point.get('data-vaf')}%)" in rest
 
 
 # ---- any data at all -------------------------------------------------------------------------
