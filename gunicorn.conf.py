@@ -12,3 +12,7 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 # A request that takes longer than this is a hung worker; it is restarted.
 timeout = 30
+# The access log names the path only: a query string can carry a patient's name or MRN
+# (`/patients/?search=...`), and so can the Referer. Method, path, protocol, status, size,
+# duration.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'

@@ -40,7 +40,7 @@ def test_docker_compose_file_is_accepted():
         [binary, "-f", str(root / "docker-compose.yml"), "config", "--services"],
         capture_output=True,
         text=True,
-        env={"SECRET_KEY": "compose-check", "PATH": "/usr/bin:/bin"},
+        env={"SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "p", "PATH": "/usr/bin:/bin"},
         cwd=root,
     )
     assert result.returncode == 0, result.stderr

@@ -7,9 +7,12 @@ exactly the environment it names; nothing of the suite's own environment leaks i
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -269,15 +272,63 @@ def test_make_run_with_debug_off_starts_without_demo_data_and_says_so_in_one_lin
     assert "Demo logins" not in result.stdout
 
 
-def test_docker_compose_publishes_port():
+def _compose_config(**env):
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose is not installed: apt-get install -y docker-compose"
-    env = {"SECRET_KEY": "compose-check", "PORT": "9123", "PATH": "/usr/bin:/bin"}
-
-    result = subprocess.run(
+    return subprocess.run(
         [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, env=env, cwd=ROOT,
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env}, cwd=ROOT,
     )  # fmt: skip
 
+
+def test_docker_compose_publishes_port_on_loopback_unless_told_otherwise():
+    result = _compose_config(SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", PORT="9123")
+
     assert result.returncode == 0, result.stderr
-    assert "published: 9123" in result.stdout or "9123:8000" in result.stdout
+    assert "127.0.0.1:9123:8000" in result.stdout
+
+    public = _compose_config(
+        SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", PORT="9123", BIND_ADDRESS="0.0.0.0"
+    )
+    assert "0.0.0.0:9123:8000" in public.stdout
+
+
+def test_docker_compose_refuses_to_start_without_a_database_password():
+    result = _compose_config(SECRET_KEY="compose-check")
+
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr
+    assert "esr1watch@postgres" not in result.stdout
+
+
+def test_the_web_access_log_never_records_a_query_string(tmp_path):
+    """gunicorn with the project's own settings file: a search for a patient's name reaches
+    the server, and the name does not reach the log."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "access.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "1", "--access-logfile", str(log)],
+        cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/healthz?search=Okafor+MRN0042"
+                request = urllib.request.Request(url, headers={"Referer": url})
+                with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                    assert response.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    written = log.read_text()
+    assert "GET /healthz HTTP/1.1" in written
+    assert "Okafor" not in written and "MRN0042" not in written and "search" not in written
