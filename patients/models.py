@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import (
     DateRangeField,
     RangeOperators,
 )
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Func, Q
 from django.utils import timezone
@@ -172,6 +173,12 @@ class EndReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# Lines of therapy are numbered from 1 (the first metastatic line). No patient comes near 99:
+# the bound is there so a mistyped number is a field error (form, API and service alike)
+# instead of a value the smallint column cannot hold.
+MAX_LINE_NUMBER = 99
+
+
 class DateRange(Func):
     function = "DATERANGE"
     output_field = DateRangeField()
@@ -187,7 +194,9 @@ class Treatment(models.Model):
     """One regimen period on the patient's timeline."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatments")
-    line_number = models.PositiveSmallIntegerField()
+    line_number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LINE_NUMBER)]
+    )
     setting = models.CharField(max_length=12, choices=Setting.choices, default=Setting.METASTATIC)
     endocrine_therapy = models.ForeignKey(
         Drug, on_delete=models.PROTECT, null=True, blank=True, related_name="+",

@@ -42,6 +42,7 @@ from django.db.models import Q
 from accounts.models import User
 from accounts.roles import Action, Role, can
 from patients.models import (
+    MAX_LINE_NUMBER,
     Appointment,
     AppointmentKind,
     Assessment,
@@ -324,9 +325,11 @@ def _validate_treatment(treatment: Treatment, changes: dict) -> None:
         errors.raise_if_any()
     if "line_number" in changes:
         line = changes["line_number"]
-        if not isinstance(line, int) or isinstance(line, bool) or line < 1:
+        if not isinstance(line, int) or isinstance(line, bool) or not 1 <= line <= MAX_LINE_NUMBER:
             errors.add(
-                "line_number", "Line numbers start at 1 (the first metastatic line of therapy)."
+                "line_number",
+                f"Line numbers run from 1 (the first metastatic line of therapy) "
+                f"to {MAX_LINE_NUMBER}.",
             )
     _check_choice(errors, changes, "setting", Setting, required=True)
     _check_choice(errors, changes, "end_reason", EndReason, required=False)

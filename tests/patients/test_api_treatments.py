@@ -213,6 +213,26 @@ def test_line_numbers_start_at_one(api, oncologist, patient):
     assert "line_number" in response.json()
 
 
+@pytest.mark.parametrize("line_number", [100, 32768, 99999999999])
+def test_a_line_number_out_of_range_is_a_field_error(api, oncologist, patient, line_number):
+    response = post(api, oncologist, first_line(patient, line_number=line_number))
+
+    assert response.status_code == 400
+    assert response.json() == {"line_number": ["Ensure this value is less than or equal to 99."]}
+    assert not Treatment.objects.filter(patient=patient).exists()
+
+
+def test_patching_an_out_of_range_line_number_is_a_field_error(api, oncologist, patient):
+    treatment = TreatmentFactory(patient=patient, start_date=days(-30))
+
+    response = api(oncologist).patch(detail(treatment), {"line_number": 100}, format="json")
+
+    assert response.status_code == 400
+    assert "line_number" in response.json()
+    treatment.refresh_from_db()
+    assert treatment.line_number == 1
+
+
 # --- Overlap ----------------------------------------------------------------------------------
 
 

@@ -190,6 +190,21 @@ def test_treatment_create_accepts_codes_or_drugs(oncologist):
     )
 
 
+@pytest.mark.parametrize("line_number", [0, 100, 32768])
+def test_a_line_number_outside_1_to_99_is_refused_whoever_calls(oncologist, line_number):
+    patient = PatientFactory(oncologist=oncologist)
+    with pytest.raises(ValidationError) as refused:
+        services.treatment_create(
+            actor=oncologist, patient=patient, line_number=line_number, start_date=days(-30),
+            endocrine_therapy="letrozole", cdk46_inhibitor="palbociclib",
+        )  # fmt: skip
+
+    assert errors_of(refused) == {
+        "line_number": ["Line numbers run from 1 (the first metastatic line of therapy) to 99."]
+    }
+    assert not Treatment.objects.filter(patient=patient).exists()
+
+
 def test_treatment_update_ends_and_the_next_starts_the_same_day(oncologist):
     patient = PatientFactory()
     current = TreatmentFactory(patient=patient, start_date=days(-200))
