@@ -251,12 +251,10 @@ def _default_queue(queue: str):
 
 
 def _wait_evaluated(patient_ids: list[int], timeout: float = 120.0) -> None:
-    from surveillance.models import SurveillanceState
+    from patients.models import PendingEvaluation
 
     deadline = time.monotonic() + timeout
-    while SurveillanceState.objects.filter(
-        patient_id__in=patient_ids, needs_evaluation=True
-    ).exists():
+    while PendingEvaluation.objects.filter(patient_id__in=patient_ids).exists():
         if time.monotonic() > deadline:
             raise RuntimeError("the worker did not evaluate the prepared patients in time")
         time.sleep(0.1)

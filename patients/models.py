@@ -346,3 +346,21 @@ class PatientAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} viewed {self.patient_id} ({self.view}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class PendingEvaluation(models.Model):
+    """The outbox (patients/outbox.py): a committed change to this patient's record that the
+    surveillance engine has not evaluated yet. Written in the change's own transaction; the
+    engine deletes it after evaluating, and only if it is still the mark it read."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        # The sweep takes the oldest marks first.
+        indexes = [models.Index(fields=["marked_at"], name="pending_evaluation_order_idx")]
+
+    def __str__(self) -> str:
+        return f"Patient {self.patient_id} changed at {self.marked_at}"

@@ -7,7 +7,7 @@ Every write here follows the same shape (SPEC sections 1 and 3):
    at once, in words a person can act on;
 2. save in one transaction, inside ``pghistory.context(user=actor.pk)`` so the audit
    history names the user even when the call comes from Celery or the command line;
-3. mark the patient for re-evaluation (``surveillance.outbox.patient_changed``) in that
+3. mark the patient for re-evaluation (``patients.outbox.patient_changed``) in that
    same transaction;
 4. turn a database constraint that still fires (a concurrent write won the race) into the
    same kind of field error.
@@ -60,7 +60,7 @@ from patients.models import (
     Treatment,
     clinic_today,
 )
-from surveillance.outbox import patient_changed
+from patients.outbox import patient_changed
 
 TREATMENT_LOOKAHEAD_DAYS = 31
 APPOINTMENT_LOOKAHEAD_DAYS = 730

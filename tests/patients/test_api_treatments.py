@@ -1,7 +1,6 @@
 import pytest
 
-from patients.models import Treatment
-from surveillance.models import SurveillanceState
+from patients.models import PendingEvaluation, Treatment
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +49,7 @@ def test_oncologist_starts_first_line_therapy(api, oncologist, patient):
     assert body["end_date"] is None and body["end_reason"] == ""
     treatment = Treatment.objects.get(pk=body["id"])
     assert treatment.endocrine_therapy_id == "letrozole"
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_the_drug_status_note_comes_with_the_drug(api, oncologist, patient):

@@ -6,8 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from patients import services
-from patients.models import Patient, Treatment
-from surveillance.models import SurveillanceState
+from patients.models import Patient, PendingEvaluation, Treatment
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -141,18 +140,18 @@ def test_a_rejected_update_leaves_the_instance_alone(oncologist):
 
 def test_every_write_marks_the_patient_for_evaluation(oncologist, nurse):
     patient = PatientFactory()
-    SurveillanceState.objects.create(patient=patient, needs_evaluation=False)
+    assert not PendingEvaluation.objects.filter(patient=patient).exists()
 
     services.appointment_create(actor=nurse, patient=patient, date=days(30), kind="imaging")
 
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_evaluation_is_enqueued_only_after_commit(
     oncologist, monkeypatch, django_capture_on_commit_callbacks
 ):
     enqueued = []
-    monkeypatch.setattr("surveillance.outbox.enqueue_evaluation", enqueued.append)
+    monkeypatch.setattr("patients.outbox.enqueue_evaluation", enqueued.append)
     patient = PatientFactory()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
