@@ -118,7 +118,7 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_name", "id"]
         indexes = [
-            # The patient list's order (Meta.ordering, patients.selectors.patient_list). With
+            # The patient list's order (Meta.ordering, chart.selectors.patient_list). With
             # the id in the key a page's ids are read off the index, however deep the OFFSET;
             # with the MRN included a search (MRN or name) is checked on index entries alone.
             models.Index(
