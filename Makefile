@@ -28,6 +28,7 @@ AWKWARD_DATES ?= 2026-12-31 2028-02-29
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	@for day in $(AWKWARD_DATES); do \
 	  echo "--- the suite again with today = $$day ---"; \
@@ -37,6 +38,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

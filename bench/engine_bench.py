@@ -461,7 +461,6 @@ def _loop_one(patient_id: int, *, today: date, policy, stats: dict) -> None:
             "evaluated_for": today,
             "evaluated_at": now,
             "policy_version": policy.version,
-            "needs_evaluation": False,
         },
     )
 

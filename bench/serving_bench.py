@@ -251,12 +251,10 @@ def _default_queue(queue: str):
 
 
 def _wait_evaluated(patient_ids: list[int], timeout: float = 120.0) -> None:
-    from surveillance.models import SurveillanceState
+    from patients.models import PendingEvaluation
 
     deadline = time.monotonic() + timeout
-    while SurveillanceState.objects.filter(
-        patient_id__in=patient_ids, needs_evaluation=True
-    ).exists():
+    while PendingEvaluation.objects.filter(patient_id__in=patient_ids).exists():
         if time.monotonic() > deadline:
             raise RuntimeError("the worker did not evaluate the prepared patients in time")
         time.sleep(0.1)
@@ -488,7 +486,7 @@ def measure_pages(today: date, *, repeat: int = 30) -> list[dict]:
     admin = _bench_user(ADMIN, Role.ADMIN)
     facts = _page_scenarios()
     onc = facts["oncologist"]
-    per_page = 25  # patients.views.patient_index
+    per_page = 25  # chart.views.patient_index
     last_page = max(1, math.ceil(facts["patients"] / per_page))
     counter = _QueryCounter()
     rows = []

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "accounts",
     "patients",
     "surveillance",
+    "chart",
 ]
 
 MIDDLEWARE = [
@@ -378,7 +379,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveillance.run_all",
         "schedule": crontab(hour=6, minute=0),
     },
-    # Catches changes whose on-commit message was lost (see surveillance/outbox.py).
+    # Catches changes whose on-commit message was lost (see patients/outbox.py).
     "surveillance-sweep": {
         "task": "surveillance.sweep_marked",
         "schedule": 60.0,

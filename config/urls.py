@@ -15,12 +15,14 @@ admin.site.site_title = "ESR1 Watch"
 
 api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("", include("chart.api.urls")),
     path("", include("patients.api.urls")),
     path("", include("surveillance.api.urls")),
 ]
 
 urlpatterns = [
     path("", surveillance_views.home, name="home"),
+    path("patients/", include("chart.urls")),
     path("patients/", include("patients.urls")),
     path("", include("surveillance.urls")),
     path("", include("accounts.urls")),

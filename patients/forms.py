@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from patients.models import (
+    MAX_LINE_NUMBER,
     AppointmentKind,
     Drug,
     DrugClass,
@@ -78,7 +79,7 @@ def _drug_choices(*, cdk46: bool):
 
 
 class TreatmentForm(forms.Form):
-    line_number = forms.IntegerField(min_value=1, initial=1)
+    line_number = forms.IntegerField(min_value=1, max_value=MAX_LINE_NUMBER, initial=1)
     setting = forms.ChoiceField(choices=Setting.choices, initial=Setting.METASTATIC)
     endocrine_therapy = forms.ChoiceField(required=False)
     cdk46_inhibitor = forms.ChoiceField(label="CDK4/6 inhibitor", required=False)

@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import (
     DateRangeField,
     RangeOperators,
 )
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Func, Q
 from django.utils import timezone
@@ -117,7 +118,7 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_name", "id"]
         indexes = [
-            # The patient list's order (Meta.ordering, patients.selectors.patient_list). With
+            # The patient list's order (Meta.ordering, chart.selectors.patient_list). With
             # the id in the key a page's ids are read off the index, however deep the OFFSET;
             # with the MRN included a search (MRN or name) is checked on index entries alone.
             models.Index(
@@ -172,6 +173,12 @@ class EndReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# Lines of therapy are numbered from 1 (the first metastatic line). No patient comes near 99:
+# the bound is there so a mistyped number is a field error (form, API and service alike)
+# instead of a value the smallint column cannot hold.
+MAX_LINE_NUMBER = 99
+
+
 class DateRange(Func):
     function = "DATERANGE"
     output_field = DateRangeField()
@@ -187,7 +194,9 @@ class Treatment(models.Model):
     """One regimen period on the patient's timeline."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="treatments")
-    line_number = models.PositiveSmallIntegerField()
+    line_number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LINE_NUMBER)]
+    )
     setting = models.CharField(max_length=12, choices=Setting.choices, default=Setting.METASTATIC)
     endocrine_therapy = models.ForeignKey(
         Drug, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
@@ -337,3 +346,21 @@ class PatientAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} viewed {self.patient_id} ({self.view}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class PendingEvaluation(models.Model):
+    """The outbox (patients/outbox.py): a committed change to this patient's record that the
+    surveillance engine has not evaluated yet. Written in the change's own transaction; the
+    engine deletes it after evaluating, and only if it is still the mark it read."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        # The sweep takes the oldest marks first.
+        indexes = [models.Index(fields=["marked_at"], name="pending_evaluation_order_idx")]
+
+    def __str__(self) -> str:
+        return f"Patient {self.patient_id} changed at {self.marked_at}"

@@ -7,7 +7,7 @@ Every write here follows the same shape (SPEC sections 1 and 3):
    at once, in words a person can act on;
 2. save in one transaction, inside ``pghistory.context(user=actor.pk)`` so the audit
    history names the user even when the call comes from Celery or the command line;
-3. mark the patient for re-evaluation (``surveillance.outbox.patient_changed``) in that
+3. mark the patient for re-evaluation (``patients.outbox.patient_changed``) in that
    same transaction;
 4. turn a database constraint that still fires (a concurrent write won the race) into the
    same kind of field error.
@@ -42,6 +42,7 @@ from django.db.models import Q
 from accounts.models import User
 from accounts.roles import Action, Role, can
 from patients.models import (
+    MAX_LINE_NUMBER,
     Appointment,
     AppointmentKind,
     Assessment,
@@ -59,7 +60,7 @@ from patients.models import (
     Treatment,
     clinic_today,
 )
-from surveillance.outbox import patient_changed
+from patients.outbox import patient_changed
 
 TREATMENT_LOOKAHEAD_DAYS = 31
 APPOINTMENT_LOOKAHEAD_DAYS = 730
@@ -324,9 +325,11 @@ def _validate_treatment(treatment: Treatment, changes: dict) -> None:
         errors.raise_if_any()
     if "line_number" in changes:
         line = changes["line_number"]
-        if not isinstance(line, int) or isinstance(line, bool) or line < 1:
+        if not isinstance(line, int) or isinstance(line, bool) or not 1 <= line <= MAX_LINE_NUMBER:
             errors.add(
-                "line_number", "Line numbers start at 1 (the first metastatic line of therapy)."
+                "line_number",
+                f"Line numbers run from 1 (the first metastatic line of therapy) "
+                f"to {MAX_LINE_NUMBER}.",
             )
     _check_choice(errors, changes, "setting", Setting, required=True)
     _check_choice(errors, changes, "end_reason", EndReason, required=False)

@@ -2,10 +2,9 @@ from django.urls import path
 
 from patients import views
 
+# Under /patients/, next to the list and the patient page of chart.urls.
 urlpatterns = [
-    path("", views.patient_index, name="patient-list"),
     path("new/", views.patient_create, name="patient-create"),
-    path("<int:patient_id>/", views.patient_detail, name="patient-detail"),
     path("<int:patient_id>/edit/", views.patient_edit, name="patient-edit"),
     path("<int:patient_id>/treatments/new/", views.treatment_create, name="treatment-create"),
     path(

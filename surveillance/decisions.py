@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from accounts.roles import Action, can
 from patients.models import Drug, DrugClass, Treatment, clinic_today
+from patients.outbox import patient_changed
 from patients.services import TREATMENT_LOOKAHEAD_DAYS, treatment_create, treatment_update
 from surveillance.models import ESR1_KINDS, Alert, Decision, Draw
-from surveillance.outbox import patient_changed
 
 ESR1_DECISIONS = {Decision.SWITCHED, Decision.REPEAT_TEST, Decision.DEFERRED, Decision.DISMISSED}
 LOGISTICS_DECISIONS = {Decision.DONE, Decision.DISMISSED}

@@ -40,7 +40,14 @@ from django.utils import timezone
 from pghistory import core as pghistory_core
 
 from patients.audit import history_trigger_ignore_list
-from patients.models import Appointment, Assessment, Patient, Treatment, clinic_today
+from patients.models import (
+    Appointment,
+    Assessment,
+    Patient,
+    PendingEvaluation,
+    Treatment,
+    clinic_today,
+)
 from surveillance import rules
 from surveillance.models import (
     ESR1_KINDS,
@@ -157,11 +164,9 @@ def run_all(*, today: date | None = None) -> RunStats:
 
 
 def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:
-    """Evaluate patients flagged by a committed change (the outbox sweep)."""
+    """Evaluate patients marked by a committed change (the outbox sweep, patients/outbox.py)."""
     ids = list(
-        SurveillanceState.objects.filter(needs_evaluation=True)
-        .order_by("marked_at")
-        .values_list("patient_id", flat=True)[:limit]
+        PendingEvaluation.objects.order_by("marked_at").values_list("patient_id", flat=True)[:limit]
     )
     return run_for_patients(ids, today=today)
 
@@ -585,9 +590,9 @@ def _reconcile_alerts(verdicts, open_alerts, *, policy: rules.Policy) -> tuple[i
 _STORE_STATES = """
     INSERT INTO surveillance_surveillancestate AS s (patient_id, eligible, reason, risk_level,
         risk_factors, next_draw_due, surveillance_treatment_id, evaluated_for, evaluated_at,
-        policy_version, needs_evaluation, marked_at)
+        policy_version)
     SELECT t.patient_id, t.eligible, t.reason, t.risk_level, t.risk_factors, t.next_draw_due,
-        t.surveillance_treatment_id, %(today)s, %(now)s, %(version)s, false, NULL
+        t.surveillance_treatment_id, %(today)s, %(now)s, %(version)s
     FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, eligible boolean,
         reason text, risk_level text, risk_factors jsonb, next_draw_due date,
         surveillance_treatment_id bigint)
@@ -603,18 +608,24 @@ _STORE_STATES = """
 
 def _stored_states(ids: list[int]) -> tuple[dict[int, tuple], dict[int, object]]:
     """The stored verdict of each patient that has one (as `_verdict_row` words it), and the
-    outbox marks this run is answering (patient id -> marked_at)."""
-    stored, marks = {}, {}
-    for pid, needs_evaluation, marked_at, evaluated_at, *verdict in _rows(
+    outbox marks this run is answering (patient id -> marked_at). The marks are read before
+    anything else: the change a mark stands for committed with it, so the loads that follow
+    see that change."""
+    marks = dict(
+        _rows(
+            PendingEvaluation.objects.filter(patient_id__in=_any(ids))
+            .order_by()
+            .values_list("patient_id", "marked_at")
+        )
+    )
+    stored = {}
+    for pid, evaluated_at, *verdict in _rows(
         SurveillanceState.objects.filter(patient_id__in=_any(ids)).order_by().values_list(
-            "patient_id", "needs_evaluation", "marked_at", "evaluated_at", "eligible", "reason",
-            "risk_level", "risk_factors", "next_draw_due", "surveillance_treatment_id",
-            "policy_version",
+            "patient_id", "evaluated_at", "eligible", "reason", "risk_level", "risk_factors",
+            "next_draw_due", "surveillance_treatment_id", "policy_version",
         )
     ):  # fmt: skip
-        if needs_evaluation:
-            marks[pid] = marked_at
-        if evaluated_at is not None:  # a mark alone is not a verdict
+        if evaluated_at is not None:
             verdict[3] = _json(verdict[3])
             stored[pid] = tuple(verdict)
     return stored, marks
@@ -649,12 +660,14 @@ def _store_states(
     _write(_STORE_STATES, states, today=today, now=timezone.now(), version=policy.version)
     if not seen_marks:
         return
-    # Clear only the marks this run read: a change committed meanwhile re-marks the row with
-    # a new time (waiting on our row lock first), keeps its flag and is evaluated again.
+    # Delete only the marks this run read, as it read them: a change committed meanwhile
+    # re-marks the patient with another time (waiting on our row lock first, or re-inserting
+    # the mark once our delete commits), keeps its mark and is evaluated again. Equality, not
+    # "not newer": a mark written by a host whose clock runs behind is kept too.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE surveillance_surveillancestate AS s SET needs_evaluation = false "
-            "FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(pid, marked) "
-            "WHERE s.patient_id = m.pid AND s.marked_at = m.marked AND s.needs_evaluation",
+            "DELETE FROM patients_pendingevaluation AS p "
+            "USING unnest(%s::bigint[], %s::timestamptz[]) AS m(pid, marked) "
+            "WHERE p.patient_id = m.pid AND p.marked_at = m.marked",
             [list(seen_marks), list(seen_marks.values())],
         )

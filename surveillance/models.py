@@ -298,8 +298,8 @@ class SurveillancePolicy(models.Model):
 
 class SurveillanceState(models.Model):
     """The engine's latest verdict for a patient (derived; rewritten when a run's verdict
-    differs, so evaluated_for/evaluated_at tell when it last changed), plus the
-    outbox flag that guarantees a change is evaluated even if its Celery message is lost."""
+    differs, so evaluated_for/evaluated_at tell when it last changed). Which patients
+    await evaluation is patients.PendingEvaluation (the outbox, patients/outbox.py)."""
 
     patient = models.OneToOneField(
         Patient, on_delete=models.CASCADE, primary_key=True, related_name="surveillance_state"
@@ -313,16 +313,9 @@ class SurveillanceState(models.Model):
     evaluated_for = models.DateField(null=True, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
     policy_version = models.PositiveIntegerField(null=True, blank=True)
-    needs_evaluation = models.BooleanField(default=True)
-    marked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [
-            models.Index(
-                fields=["marked_at"], condition=Q(needs_evaluation=True), name="state_dirty_idx"
-            ),
-            models.Index(fields=["eligible", "next_draw_due"]),
-        ]
+        indexes = [models.Index(fields=["eligible", "next_draw_due"])]
 
     def __str__(self) -> str:
         return f"Surveillance state of patient {self.patient_id}"

@@ -35,6 +35,7 @@ __all__ = [
     "VariantIn",
     "evaluate",
     "format_vaf",
+    "is_surveillance_regimen",
     "risk_factor_label",
 ]
 
@@ -230,7 +231,7 @@ def risk_factor_label(code: str, policy: Policy) -> str:
 def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
     """Apply SPEC section 5 rules 1-5 to one patient as of `today`."""
     current = _current_metastatic_treatment(patient, today=today)
-    treatment = current if current is not None and _is_surveillance_regimen(current) else None
+    treatment = current if current is not None and is_surveillance_regimen(current) else None
     progression_dates = _progression_dates(patient, treatment, today=today)
 
     blocker = _eligibility_blocker(patient, today=today, current=current, treatment=treatment)
@@ -290,7 +291,9 @@ def _current_metastatic_treatment(patient: PatientIn, *, today: date) -> Treatme
     return max(current, key=lambda t: (t.start_date, t.id), default=None)
 
 
-def _is_surveillance_regimen(treatment: TreatmentIn) -> bool:
+def is_surveillance_regimen(treatment: TreatmentIn) -> bool:
+    """A first-line metastatic AI + CDK4/6 inhibitor regimen: what rule 1 monitors while it is
+    the current treatment (the patient page marks such treatments on the timeline too)."""
     return (
         treatment.setting == "metastatic"
         and treatment.line_number == 1

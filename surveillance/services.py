@@ -2,7 +2,7 @@
 
 Each write validates everything first and raises one `ValidationError` keyed by field, then
 makes its change in one transaction with the audit context and the re-evaluation mark
-(`surveillance.outbox.patient_changed`), so a change is never half-saved and never goes
+(`patients.outbox.patient_changed`), so a change is never half-saved and never goes
 unevaluated. The API and the HTML forms both call these; serializers and forms only parse.
 
 Variant rows are validated one by one and every problem is reported. A row's error is a
@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.roles import Action, can
 from patients.models import Patient, clinic_today
+from patients.outbox import patient_changed
 from surveillance import variants as esr1_variants
 from surveillance.models import (
     Assay,
@@ -34,7 +35,6 @@ from surveillance.models import (
     ResultStatus,
     Variant,
 )
-from surveillance.outbox import patient_changed
 
 VARIANT_ROW_CODE = "variant_row"
 VAF_MAX_DECIMAL_PLACES = 4  # Variant.vaf_percent is numeric(7, 4)

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from hypothesis import settings as hypothesis_settings
+from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.services import user_create
@@ -90,6 +91,19 @@ def nurse(make_user):
 @pytest.fixture
 def admin_user(make_user):
     return make_user("administrator", Role.ADMIN, first_name="Lee", last_name="Admin")
+
+
+@pytest.fixture
+def api():
+    """`api(user)` is a client signed in as `user`; `api()` is anonymous."""
+
+    def client_for(user=None):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return client_for
 
 
 def _test_database_url() -> str:

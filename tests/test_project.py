@@ -1,13 +1,25 @@
 import io
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.django_db
 def test_models_and_migrations_are_in_step():
     out = io.StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
+
+
+def test_apps_depend_one_way(monkeypatch, capsys):
+    """The import-linter contracts of pyproject.toml (also run by make test and make lint)."""
+    from importlinter.cli import lint_imports
+
+    monkeypatch.chdir(ROOT)
+    exit_code = lint_imports(no_cache=True, no_logo=True)
+    assert exit_code == 0, capsys.readouterr().out
 
 
 def test_api_schema_is_valid_and_lists_the_token_endpoint():

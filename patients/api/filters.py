@@ -39,14 +39,10 @@ class PatientFilter(filters.FilterSet):
     oncologist = filters.CharFilter(
         field_name="oncologist__username", lookup_expr="iexact", label="Oncologist's username."
     )
-    eligible = StrictBooleanFilter(
-        method="filter_eligible",
-        label="Eligible for surveillance now; patients not yet evaluated count as not eligible.",
-    )
 
     class Meta:
         model = Patient
-        fields = ["search", "oncologist", "eligible"]
+        fields = ["search", "oncologist"]
 
     def filter_search(self, queryset, name, value):
         for word in value.split():
@@ -56,10 +52,6 @@ class PatientFilter(filters.FilterSet):
                 | Q(family_name__icontains=word)
             )
         return queryset
-
-    def filter_eligible(self, queryset, name, value):
-        eligible = Q(surveillance_state__eligible=True)
-        return queryset.filter(eligible) if value else queryset.exclude(eligible)
 
 
 class _ByPatient(filters.FilterSet):

@@ -2,8 +2,8 @@ from rest_framework.routers import SimpleRouter
 
 from patients.api import views
 
+# /api/v1/patients/ is chart.api's (the record with its surveillance verdict).
 router = SimpleRouter()
-router.register("patients", views.PatientViewSet, basename="patient")
 router.register("treatments", views.TreatmentViewSet, basename="treatment")
 router.register("assessments", views.AssessmentViewSet, basename="assessment")
 router.register("appointments", views.AppointmentViewSet, basename="appointment")

@@ -1,14 +1,13 @@
 """Patients, treatments, assessments and appointments over REST (SPEC section 6).
 
 Each viewset parses with a serializer, calls one service (patients.services) or selector,
-and renders. Who may do what is in accounts.roles (via ``role_actions``); what a user may
+and renders. /api/v1/patients/ itself is routed by chart.api, which adds what surveillance
+made of the record. Who may do what is in accounts.roles (via ``role_actions``); what a user may
 see comes from patients.selectors.patients_visible_to. Nothing is ever deleted here: a
 patient leaves care by PATCHing ``status``.
 """
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
+from rest_framework import mixins, viewsets
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -19,7 +18,6 @@ from patients import services
 from patients.api import filters, serializers
 from patients.models import Appointment, Assessment, Patient, Treatment
 from patients.selectors import log_patient_access, patients_visible_to
-from patients.timeline import patient_timeline
 
 
 class _ClinicalViewSet(
@@ -66,8 +64,8 @@ class PatientPagination(PageNumberPagination):
 
 
 class PatientViewSet(_ClinicalViewSet):
-    """Patients. ``risk_level``, ``risk_factors`` and ``surveillance`` are the surveillance
-    engine's latest verdict and read-only."""
+    """The patient record: read, register, change. Routed by chart.api, whose subclass adds the
+    surveillance verdict and the timeline at /api/v1/patients/."""
 
     queryset = Patient.objects.none()  # the real one is get_queryset's
     serializer_class = serializers.PatientSerializer
@@ -83,9 +81,7 @@ class PatientViewSet(_ClinicalViewSet):
     instance_name = "patient"
 
     def get_queryset(self):
-        return patients_visible_to(self.request.user).select_related(
-            "oncologist", "surveillance_state"
-        )
+        return patients_visible_to(self.request.user).select_related("oncologist")
 
     def retrieve(self, request, *args, **kwargs):
         patient = self.get_object()
@@ -99,30 +95,6 @@ class PatientViewSet(_ClinicalViewSet):
     def perform_update(self, serializer):
         super().perform_update(serializer)
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
-
-    @extend_schema(
-        responses=serializers.TimelineSerializer,
-        summary="Everything on the patient's record, oldest first",
-        description=(
-            "`patient` is a summary of the record with the surveillance verdict. `events` "
-            "lists treatments, assessments, appointments, draws, results and alerts in date "
-            "order (ties in that order). Every event has `type`, `id` (its id in its own "
-            "endpoint), `date` and a readable `summary`, plus the fields of its type: a "
-            "treatment sits at its start date and carries `end_date` (null while ongoing); a "
-            "draw sits at its due date while planned, else at its collection date; a result "
-            "at its report date, with its variants and `esr1_status`; an alert at the day "
-            "it was raised. Viewing the timeline is logged as a view of the record."
-        ),
-    )
-    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
-    def timeline(self, request, pk=None):
-        patient = self.get_object()
-        log_patient_access(user=request.user, patient=patient, view="api:timeline")
-        events = patient_timeline(patient=patient)
-        return Response(
-            serializers.TimelineSerializer({"patient": patient, "events": events}).data,
-            status=status.HTTP_200_OK,
-        )
 
 
 class TreatmentViewSet(_ClinicalViewSet):

@@ -1,7 +1,6 @@
 import pytest
 
-from patients.models import Appointment, Assessment
-from surveillance.models import SurveillanceState
+from patients.models import Appointment, Assessment, PendingEvaluation
 from tests.factories import (
     TODAY,
     AppointmentFactory,
@@ -42,7 +41,7 @@ def test_oncologist_records_an_assessment(api, oncologist, patient):
         "note": "stable",
     }
     assert Assessment.objects.filter(patient=patient).count() == 1
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_progression_can_be_recorded_today(api, oncologist, patient):
@@ -131,7 +130,7 @@ def test_nurses_and_oncologists_book_appointments(api, request, patient, role):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["date"], body["kind"], body["note"]) == (days(21).isoformat(), "clinic", "cycle 4")
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_a_past_appointment_can_be_recorded(api, nurse, patient):

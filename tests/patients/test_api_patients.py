@@ -2,7 +2,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.roles import Role
-from patients.models import Patient, PatientAccess
+from patients.models import Patient, PatientAccess, PendingEvaluation
 from surveillance.models import SurveillanceState
 from tests.factories import TODAY, PatientFactory, days
 
@@ -42,7 +42,6 @@ def evaluated(patient, **fields) -> SurveillanceState:
         "risk_factors": ["visceral_metastases"],
         "next_draw_due": days(20),
         "evaluated_at": timezone.now(),
-        "needs_evaluation": False,
     }
     return SurveillanceState.objects.create(patient=patient, **{**defaults, **fields})
 
@@ -74,8 +73,7 @@ def test_oncologist_registers_a_patient(api, oncologist):
 def test_a_new_patient_is_queued_for_evaluation(api, oncologist):
     response = api(oncologist).post(URL, new_patient(), format="json")
 
-    state = SurveillanceState.objects.get(patient_id=response.json()["id"])
-    assert state.needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient_id=response.json()["id"]).exists()
 
 
 def test_enrolment_date_can_be_given(api, oncologist):
@@ -212,7 +210,9 @@ def test_detail_shows_the_surveillance_verdict(api, nurse):
 
 def test_a_patient_marked_but_never_evaluated_reads_not_yet_evaluated(api, nurse):
     patient = PatientFactory()
-    SurveillanceState.objects.create(patient=patient, needs_evaluation=True)
+    PendingEvaluation.objects.create(patient=patient, marked_at=timezone.now())
+    # A state row without a verdict, as the outbox used to leave before the first run.
+    SurveillanceState.objects.create(patient=patient)
 
     body = api(nurse).get(detail(patient)).json()
 
@@ -341,7 +341,7 @@ def test_patch_changes_only_the_fields_given(api, oncologist):
     assert patient.status == "inactive"
     assert patient.high_tumour_burden is True
     assert patient.metastatic_sites == ["bone"]
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_patch_can_hand_the_patient_to_another_oncologist(api, oncologist, make_user):

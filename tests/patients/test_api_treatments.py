@@ -1,7 +1,6 @@
 import pytest
 
-from patients.models import Treatment
-from surveillance.models import SurveillanceState
+from patients.models import PendingEvaluation, Treatment
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +49,7 @@ def test_oncologist_starts_first_line_therapy(api, oncologist, patient):
     assert body["end_date"] is None and body["end_reason"] == ""
     treatment = Treatment.objects.get(pk=body["id"])
     assert treatment.endocrine_therapy_id == "letrozole"
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_the_drug_status_note_comes_with_the_drug(api, oncologist, patient):
@@ -211,6 +210,26 @@ def test_line_numbers_start_at_one(api, oncologist, patient):
 
     assert response.status_code == 400
     assert "line_number" in response.json()
+
+
+@pytest.mark.parametrize("line_number", [100, 32768, 99999999999])
+def test_a_line_number_out_of_range_is_a_field_error(api, oncologist, patient, line_number):
+    response = post(api, oncologist, first_line(patient, line_number=line_number))
+
+    assert response.status_code == 400
+    assert response.json() == {"line_number": ["Ensure this value is less than or equal to 99."]}
+    assert not Treatment.objects.filter(patient=patient).exists()
+
+
+def test_patching_an_out_of_range_line_number_is_a_field_error(api, oncologist, patient):
+    treatment = TreatmentFactory(patient=patient, start_date=days(-30))
+
+    response = api(oncologist).patch(detail(treatment), {"line_number": 100}, format="json")
+
+    assert response.status_code == 400
+    assert "line_number" in response.json()
+    treatment.refresh_from_db()
+    assert treatment.line_number == 1
 
 
 # --- Overlap ----------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from patients import services
-from patients.models import Patient, Treatment
-from surveillance.models import SurveillanceState
+from patients.models import Patient, PendingEvaluation, Treatment
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -141,18 +140,18 @@ def test_a_rejected_update_leaves_the_instance_alone(oncologist):
 
 def test_every_write_marks_the_patient_for_evaluation(oncologist, nurse):
     patient = PatientFactory()
-    SurveillanceState.objects.create(patient=patient, needs_evaluation=False)
+    assert not PendingEvaluation.objects.filter(patient=patient).exists()
 
     services.appointment_create(actor=nurse, patient=patient, date=days(30), kind="imaging")
 
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_evaluation_is_enqueued_only_after_commit(
     oncologist, monkeypatch, django_capture_on_commit_callbacks
 ):
     enqueued = []
-    monkeypatch.setattr("surveillance.outbox.enqueue_evaluation", enqueued.append)
+    monkeypatch.setattr("patients.outbox.enqueue_evaluation", enqueued.append)
     patient = PatientFactory()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -188,6 +187,21 @@ def test_treatment_create_accepts_codes_or_drugs(oncologist):
         "exemestane",
         "abemaciclib",
     )
+
+
+@pytest.mark.parametrize("line_number", [0, 100, 32768])
+def test_a_line_number_outside_1_to_99_is_refused_whoever_calls(oncologist, line_number):
+    patient = PatientFactory(oncologist=oncologist)
+    with pytest.raises(ValidationError) as refused:
+        services.treatment_create(
+            actor=oncologist, patient=patient, line_number=line_number, start_date=days(-30),
+            endocrine_therapy="letrozole", cdk46_inhibitor="palbociclib",
+        )  # fmt: skip
+
+    assert errors_of(refused) == {
+        "line_number": ["Line numbers run from 1 (the first metastatic line of therapy) to 99."]
+    }
+    assert not Treatment.objects.filter(patient=patient).exists()
 
 
 def test_treatment_update_ends_and_the_next_starts_the_same_day(oncologist):

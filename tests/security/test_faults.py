@@ -20,7 +20,7 @@ from django.test import Client
 from werkzeug.test import Client as WsgiClient
 
 from config.celery import app
-from patients.models import Patient, Treatment
+from patients.models import Patient, PendingEvaluation, Treatment
 from surveillance import engine, tasks
 from surveillance.models import Alert, Draw, Result, SurveillanceState, Variant
 from tests.conftest import ROOT, _test_database_url
@@ -331,8 +331,8 @@ def test_redis_down_pages_and_result_entry_keep_working(redis_down, nurse, oncol
     assert save_took < 5, f"saving a result took {save_took:.1f} s with Redis down"
     result = Result.objects.get(draw=draw)
     assert result.esr1_status == "detected"
-    # Committed with its re-evaluation flag; the enqueue after commit failed quietly.
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation
+    # Committed with its re-evaluation mark; the enqueue after commit failed quietly.
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
     assert not Alert.objects.filter(patient=patient).exists()
 
     ready = client.get("/readyz")
@@ -344,13 +344,13 @@ def test_redis_down_pages_and_result_entry_keep_working(redis_down, nurse, oncol
     stats = engine.run_marked()
     assert stats.evaluated == 1
     assert Alert.objects.filter(patient=patient, kind="esr1_switch", status="open").exists()
-    assert not SurveillanceState.objects.get(patient=patient).needs_evaluation
+    assert not PendingEvaluation.objects.filter(patient=patient).exists()
     slowest_url = max(timings, key=timings.get)
     outcome(
         capsys,
         f"Redis down: home, patient list, patient page and result form 200 (slowest "
         f"{slowest_url} {timings[slowest_url]:.2f} s), result saved in {save_took:.2f} s "
-        "with needs_evaluation set, "
+        "with its re-evaluation mark, "
         f"/readyz 503 down=['redis']; run_marked() then raised the esr1_switch alert",
     )
 

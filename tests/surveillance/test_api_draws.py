@@ -2,8 +2,9 @@ import pytest
 from django.apps import apps
 from rest_framework.test import APIClient
 
+from patients.models import PendingEvaluation
 from surveillance import services
-from surveillance.models import Draw, SurveillanceState
+from surveillance.models import Draw
 from tests.factories import TODAY, DrawFactory, PatientFactory, ResultFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,7 @@ def test_clinicians_record_a_collected_draw(request, role, patient):
     assert draw.status == "collected"
     event = apps.get_model("surveillance", "DrawEvent").objects.get(pgh_obj_id=draw.pk)
     assert event.pgh_context.metadata["user"] == user.pk
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_recording_fulfils_the_planned_draw(nurse, patient):

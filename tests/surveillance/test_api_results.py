@@ -2,8 +2,9 @@ import pytest
 from django.apps import apps
 from rest_framework.test import APIClient
 
+from patients.models import PendingEvaluation
 from surveillance import services
-from surveillance.models import Draw, Result, SurveillanceState, Variant
+from surveillance.models import Draw, Result, Variant
 from tests.factories import (
     TODAY,
     DrawFactory,
@@ -109,7 +110,7 @@ def test_clinicians_record_results(request, role, draw):
 
     result_event = apps.get_model("surveillance", "ResultEvent").objects.get(pgh_obj_id=body["id"])
     assert result_event.pgh_context.metadata["user"] == user.pk
-    assert SurveillanceState.objects.get(patient=draw.patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=draw.patient).exists()
 
 
 def test_a_vus_alone_is_not_detected(nurse, draw):

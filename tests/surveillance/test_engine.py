@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pghistory import core as pghistory_core
 
-from patients.models import Treatment
+from patients.models import PendingEvaluation, Treatment
 from surveillance import engine
 from surveillance.decisions import alert_resolve
 from surveillance.models import Alert, Draw, SurveillanceState
@@ -55,7 +55,7 @@ def test_fresh_patient_gets_one_planned_draw_at_start_plus_56(on_treatment):
     assert planned.due_date == treatment.start_date + timedelta(days=56)
     state = SurveillanceState.objects.get(patient=patient)
     assert state.eligible and state.next_draw_due == planned.due_date
-    assert state.risk_level == "standard" and not state.needs_evaluation
+    assert state.risk_level == "standard"
 
 
 def test_rerunning_changes_nothing(on_treatment):
@@ -255,16 +255,23 @@ def test_failed_result_asks_for_a_redraw_14_days_after_the_report(on_treatment):
     assert Alert.objects.filter(patient=patient, status="open", kind="redraw_needed").exists()
 
 
-def test_outbox_flag_is_cleared_by_the_sweep(on_treatment):
+def test_outbox_mark_is_answered_by_the_sweep(on_treatment):
     patient, _ = on_treatment
-    SurveillanceState.objects.create(patient=patient, needs_evaluation=True, marked_at=None)
-    from django.utils import timezone
-
-    SurveillanceState.objects.filter(patient=patient).update(marked_at=timezone.now())
+    PendingEvaluation.objects.create(patient=patient, marked_at=timezone.now())
     stats = engine.run_marked(today=TODAY)
     assert stats.evaluated == 1
-    assert not SurveillanceState.objects.get(patient=patient).needs_evaluation
+    assert SurveillanceState.objects.get(patient=patient).eligible
+    assert not PendingEvaluation.objects.filter(patient=patient).exists()
     assert engine.run_marked(today=TODAY).evaluated == 0
+
+
+def test_any_run_that_evaluates_a_marked_patient_answers_the_mark(on_treatment):
+    patient, _ = on_treatment
+    other = PatientFactory()
+    for marked in (patient, other):
+        PendingEvaluation.objects.create(patient=marked, marked_at=timezone.now())
+    engine.run_for_patients([patient.pk], today=TODAY)
+    assert list(PendingEvaluation.objects.values_list("patient_id", flat=True)) == [other.pk]
 
 
 def _cohort(n):
@@ -361,12 +368,12 @@ def test_an_unchanged_verdict_is_not_rewritten_and_a_changed_one_is(on_treatment
     patient, treatment = on_treatment
     run()
     first = SurveillanceState.objects.get(patient=patient)
-    marked = SurveillanceState.objects.filter(patient=patient)
-    marked.update(needs_evaluation=True, marked_at=timezone.now())  # as the outbox marks
+    PendingEvaluation.objects.create(patient=patient, marked_at=timezone.now())  # as the outbox
 
     run()  # same verdict: the row keeps its time, the mark it answered is cleared
     again = SurveillanceState.objects.get(patient=patient)
-    assert again.evaluated_at == first.evaluated_at and not again.needs_evaluation
+    assert again.evaluated_at == first.evaluated_at
+    assert not PendingEvaluation.objects.filter(patient=patient).exists()
 
     AssessmentFactory(patient=patient, date=days(-1), response="PD")
     run()

@@ -4,8 +4,9 @@ import pytest
 from django.apps import apps
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 
+from patients.models import PendingEvaluation
 from surveillance import services
-from surveillance.models import Draw, Result, SurveillanceState, Variant
+from surveillance.models import Draw, Result, Variant
 from surveillance.services import draw_cancel, draw_record, result_record
 from tests.factories import TODAY, DrawFactory, PatientFactory, ResultFactory, days
 
@@ -91,11 +92,11 @@ def test_draw_record_fulfils_the_planned_draw_in_place(nurse, patient):
 
 
 def test_draw_record_marks_patient_for_evaluation_and_audits_the_user(nurse, patient):
-    SurveillanceState.objects.create(patient=patient, needs_evaluation=False)
+    assert not PendingEvaluation.objects.filter(patient=patient).exists()
 
     draw = draw_record(actor=nurse, patient=patient, collected_on=TODAY, assay="other")
 
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
     event = last_event(Draw, draw.pk)
     assert event.pgh_label == "insert"
     assert event.pgh_context.metadata["user"] == nurse.pk
@@ -180,7 +181,7 @@ def test_draw_cancel_keeps_the_row_and_releases_the_accession(nurse, patient, co
         actor=nurse, patient=other, collected_on=days(-20), assay="guardant360_cdx",
         accession="G-100",
     )  # fmt: skip
-    assert SurveillanceState.objects.get(patient=patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
 
 
 def test_draw_cancel_needs_a_reason(nurse, collected):
@@ -279,7 +280,7 @@ def test_failed_result_with_variants_is_refused(nurse, collected):
 
 
 def test_one_bad_variant_names_its_row_and_saves_nothing(nurse, collected):
-    SurveillanceState.objects.create(patient=collected.patient, needs_evaluation=False)
+    assert not PendingEvaluation.objects.filter(patient=collected.patient).exists()
     with pytest.raises(ValidationError) as excinfo:
         result_record(
             actor=nurse, draw=collected, reported_on=TODAY, status="final",
@@ -295,7 +296,7 @@ def test_one_bad_variant_names_its_row_and_saves_nothing(nurse, collected):
     assert not Variant.objects.exists()
     collected.refresh_from_db()
     assert collected.status == "collected"
-    assert SurveillanceState.objects.get(patient=collected.patient).needs_evaluation is False
+    assert not PendingEvaluation.objects.filter(patient=collected.patient).exists()
 
 
 @pytest.mark.parametrize(
@@ -420,7 +421,7 @@ def test_unknown_result_status_is_refused(nurse, collected):
 
 
 def test_result_record_audits_the_user_and_marks_the_patient(oncologist, collected):
-    SurveillanceState.objects.create(patient=collected.patient, needs_evaluation=False)
+    assert not PendingEvaluation.objects.filter(patient=collected.patient).exists()
     result = result_record(
         actor=oncologist, draw=collected, reported_on=TODAY, status="final",
         variants=[variant()],
@@ -433,7 +434,7 @@ def test_result_record_audits_the_user_and_marks_the_patient(oncologist, collect
     assert (draw_event.status, draw_event.pgh_context.metadata["user"]) == (
         "resulted", oncologist.pk,
     )  # fmt: skip
-    assert SurveillanceState.objects.get(patient=collected.patient).needs_evaluation is True
+    assert PendingEvaluation.objects.filter(patient=collected.patient).exists()
 
 
 def test_only_clinical_roles_record_results(admin_user, collected):

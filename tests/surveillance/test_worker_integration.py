@@ -6,6 +6,7 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
+from patients.models import PendingEvaluation
 from surveillance.models import Alert, SurveillanceState
 from tests.factories import DrawFactory, PatientFactory, TreatmentFactory, days
 
@@ -50,5 +51,5 @@ def test_esr1_result_posted_through_the_api_raises_the_switch_alert(celery_worke
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     assert "D538G" in alert.title and "0.6%" in alert.title
     state = SurveillanceState.objects.get(patient=patient)
-    assert state.eligible and not state.needs_evaluation
+    assert state.eligible and not PendingEvaluation.objects.filter(patient=patient).exists()
     assert elapsed < 15

@@ -20,8 +20,8 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_create, user_set_role
 from patients.models import Appointment, Assessment, Patient, Treatment, clinic_today
+from patients.outbox import patient_changed
 from surveillance import engine
-from surveillance.outbox import patient_changed
 from surveillance.services import draw_record, result_record
 
 DEMO_PASSWORD = "esr1-demo-2026"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patients.timeline_picture import (
+from chart.timeline_picture import (
     AssessmentMark,
     DrawMark,
     TimelineData,

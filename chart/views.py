@@ -1,0 +1,148 @@
+"""The patient list and the patient page: a record with its draws, results, alerts and picture."""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from accounts.decorators import role_required
+from accounts.models import User
+from accounts.roles import Action, can
+from chart.selectors import patient_list, patient_page
+from chart.timeline_picture import (
+    AssessmentMark,
+    DrawMark,
+    TimelineData,
+    TreatmentBar,
+    VariantPoint,
+    render_timeline_svg,
+)
+from config.pagination import PageByIdPaginator
+from patients.models import Treatment, clinic_today
+from patients.selectors import patient_for_user
+from surveillance import rules
+from surveillance.decisions import may_resolve
+from surveillance.engine import current_policy
+
+
+@require_safe
+@role_required(Action.VIEW_CLINICAL)
+def patient_index(request):
+    # NUL characters are dropped: Postgres text cannot hold them, and a search for one
+    # fails in the database (a 500).
+    filters = {
+        key: request.GET.get(key, "").replace("\x00", "").strip()
+        for key in ("search", "eligible", "risk", "oncologist", "open_alerts")
+    }
+    page = PageByIdPaginator(patient_list(user=request.user, **filters), 25).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "chart/patient_list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "oncologists": User.objects.filter(role="oncologist", is_active=True),
+        },
+    )
+
+
+def numbered_draws(draws) -> list:
+    """Draws in date order, numbered 1..n: the same number in the picture and the table."""
+    dated = sorted(
+        (d for d in draws if d.status != "cancelled"),
+        key=lambda d: (d.collected_on or d.due_date, d.id),
+    )
+    for number, draw in enumerate(dated, start=1):
+        draw.number = number
+    return dated
+
+
+def _as_rules_treatment(t: Treatment) -> rules.TreatmentIn:
+    """A stored treatment as the rules read it (drugs by code), as the engine loads it."""
+    return rules.TreatmentIn(
+        t.id, t.line_number, t.setting, t.endocrine_therapy_id, t.cdk46_inhibitor_id,
+        t.start_date, t.end_date, t.end_reason or None,
+    )  # fmt: skip
+
+
+def timeline_data(*, patient, data: dict, draws: list, today) -> TimelineData:
+    bars = tuple(
+        TreatmentBar(
+            id=t.id,
+            start=t.start_date,
+            end=t.end_date,
+            label=" + ".join(d.name for d in (t.endocrine_therapy, t.cdk46_inhibitor) if d),
+            line_number=t.line_number,
+            setting=t.setting,
+            end_reason=t.end_reason,
+            is_surveillance=rules.is_surveillance_regimen(_as_rules_treatment(t)),
+        )  # fmt: skip
+        for t in data["treatments"]
+    )
+    marks = tuple(
+        AssessmentMark(id=a.id, on=a.date, modality=a.modality, response=a.response)
+        for a in data["assessments"]
+    )
+    draw_marks = []
+    for d in draws:
+        result = getattr(d, "result", None) if d.status == "resulted" else None
+        variants = ()
+        if result is not None:
+            variants = tuple(
+                VariantPoint(short=v.short, vaf_percent=float(v.vaf_percent))
+                for v in result.variants.all()
+                if v.gene == "ESR1"
+            )
+        draw_marks.append(
+            DrawMark(
+                number=d.number,
+                id=d.id,
+                on=d.collected_on or d.due_date,
+                status=d.status,
+                esr1_status=result.esr1_status if result else None,
+                variants=variants,
+            )  # fmt: skip
+        )
+    state = data["state"]
+    return TimelineData(
+        today=today,
+        treatments=bars,
+        assessments=marks,
+        draws=tuple(draw_marks),
+        next_due=state.next_draw_due if state and state.eligible else None,
+        title=f"Treatment and ctDNA timeline of {patient.full_name}",
+    )
+
+
+@require_safe
+@role_required(Action.VIEW_CLINICAL)
+def patient_detail(request, patient_id: int):
+    patient = patient_for_user(request.user, patient_id, log_view="page:patient_detail")
+    data = patient_page(patient=patient)
+    today = clinic_today()
+    draws = numbered_draws(data["draws"])
+    svg = render_timeline_svg(timeline_data(patient=patient, data=data, draws=draws, today=today))
+    for alert in data["open_alerts"]:
+        alert.user_may_resolve = may_resolve(request.user, alert)
+    state = data["state"]
+    policy = current_policy()
+    risk_labels = [
+        rules.risk_factor_label(code, policy) for code in (state.risk_factors if state else [])
+    ]
+    return render(
+        request,
+        "chart/patient_detail.html",
+        {
+            "patient": patient,
+            **data,
+            "draws": draws,
+            "timeline_svg": svg,
+            "risk_labels": risk_labels,
+            "today": today,
+            "can_edit": can(request.user, Action.EDIT_PATIENT),
+            "can_record": can(request.user, Action.RECORD_DRAW),
+        },
+    )

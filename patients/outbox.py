@@ -1,0 +1,46 @@
+"""Re-evaluation after a change to a patient's record (a transactional outbox).
+
+Every clinical write calls `patient_changed` inside its transaction. The mark (a
+PendingEvaluation row) commits with the change itself; the Celery message is only sent
+after the commit. If the message is lost (Redis down, process killed between commit and
+send), the minute sweep (`surveillance.engine.run_marked`) still finds the mark, so no
+change goes unevaluated. The engine deletes a mark only if it is still the one it read, so
+a change committed while a run is evaluating the patient keeps its mark.
+
+The task is sent by its registered name: a patient's record says that it changed, not who
+evaluates it. `surveillance` builds on `patients`, never the other way round.
+"""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.celery import app
+from patients.models import PendingEvaluation
+
+logger = logging.getLogger(__name__)
+
+# The name surveillance.tasks.evaluate_patient is registered under.
+EVALUATE_PATIENT_TASK = "surveillance.evaluate_patient"
+
+
+def patient_changed(patient_id: int) -> None:
+    PendingEvaluation.objects.bulk_create(
+        [PendingEvaluation(patient_id=patient_id, marked_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["patient"],
+        update_fields=["marked_at"],
+    )
+    transaction.on_commit(lambda: enqueue_evaluation(patient_id))
+
+
+def enqueue_evaluation(patient_id: int) -> bool:
+    try:
+        # No retries here: a web request must not hang on a broker that is down. No result
+        # either: nobody waits for one, and asking for it would touch the result backend.
+        app.send_task(EVALUATE_PATIENT_TASK, args=[patient_id], retry=False, ignore_result=True)
+    except Exception:  # noqa: BLE001 - the sweep picks the patient up
+        logger.warning("could not enqueue evaluation of patient %s; the sweep will", patient_id)
+        return False
+    return True
