@@ -15,19 +15,19 @@ No inline styles and no scripts: the app's Content-Security-Policy forbids them.
 appearance comes from classes styled in ``static/css/timeline.css``; shapes and dash
 patterns, not colour alone, carry meaning so a black-and-white print still reads.
 
-This module is the way in; the parts live in ``patients/picture/`` (see its ``__init__``).
+This module is the way in; the parts live in ``chart/picture/`` (see its ``__init__``).
 """
 
 from __future__ import annotations
 
-from patients.picture.data import (
+from chart.picture.data import (
     AssessmentMark,
     DrawMark,
     TimelineData,
     TreatmentBar,
     VariantPoint,
 )
-from patients.picture.picture import render
+from chart.picture.picture import render
 
 __all__ = [
     "AssessmentMark",

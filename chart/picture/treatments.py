@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patients.picture.data import TreatmentBar
-from patients.picture.layout import GUTTER, Frame
-from patients.picture.svg import cls, esc, fit, num, row_label, text_w
-from patients.picture.words import end_reason_name, line_name, long_date
+from chart.picture.data import TreatmentBar
+from chart.picture.layout import GUTTER, Frame
+from chart.picture.svg import cls, esc, fit, num, row_label, text_w
+from chart.picture.words import end_reason_name, line_name, long_date
 
 LANE_H = 34  # one treatment lane: label line above a bar
 BAR_H = 13

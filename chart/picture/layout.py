@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from patients.picture.words import MONTHS
+from chart.picture.words import MONTHS
 
 GUTTER = 112  # left column for row names and VAF tick labels
 RIGHT_PAD = 24

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from patients.picture.axis import grid, render_date_axis, today_line
-from patients.picture.data import TimelineData
-from patients.picture.draws import place_draws, render_draws
-from patients.picture.layout import TOP, frame_for
-from patients.picture.legend import render_legend
-from patients.picture.scans import pd_rules, render_scans
-from patients.picture.svg import cls, esc, open_svg
-from patients.picture.treatments import render_treatments
-from patients.picture.vaf import render_vaf_chart
-from patients.picture.words import describe, long_date
+from chart.picture.axis import grid, render_date_axis, today_line
+from chart.picture.data import TimelineData
+from chart.picture.draws import place_draws, render_draws
+from chart.picture.layout import TOP, frame_for
+from chart.picture.legend import render_legend
+from chart.picture.scans import pd_rules, render_scans
+from chart.picture.svg import cls, esc, open_svg
+from chart.picture.treatments import render_treatments
+from chart.picture.vaf import render_vaf_chart
+from chart.picture.words import describe, long_date
 
 MIN_WIDTH = 480
 

@@ -3,9 +3,9 @@ gridlines and today's line."""
 
 from __future__ import annotations
 
-from patients.picture.layout import Frame, ticks
-from patients.picture.svg import esc, num, text_w
-from patients.picture.words import long_date
+from chart.picture.layout import Frame, ticks
+from chart.picture.svg import esc, num, text_w
+from chart.picture.words import long_date
 
 AXIS_H = 34
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from patients.picture.data import (
+from chart.picture.data import (
     USABLE,
     AssessmentMark,
     DrawMark,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from patients.picture.data import (
+from chart.picture.data import (
     USABLE,
     DrawMark,
     draw_kind,
@@ -19,9 +19,9 @@ from patients.picture.data import (
     vafs,
     variant_order,
 )
-from patients.picture.layout import Frame, LogScale, vaf_scale
-from patients.picture.svg import esc, num, row_label, text_w
-from patients.picture.words import DRAW_KINDS, long_date, vaf_text
+from chart.picture.layout import Frame, LogScale, vaf_scale
+from chart.picture.svg import esc, num, row_label, text_w
+from chart.picture.words import DRAW_KINDS, long_date, vaf_text
 
 VAF_H = 150  # log-scale area
 VAF_GAP = 18  # axis break between the log area and the "not detected" row

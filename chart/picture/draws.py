@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from patients.picture.data import DrawMark, draw_kind, vafs
-from patients.picture.layout import GUTTER, RIGHT_PAD, Frame, stack
-from patients.picture.svg import esc, num, row_label, text_w
-from patients.picture.words import DRAW_KINDS, long_date, vaf_text
+from chart.picture.data import DrawMark, draw_kind, vafs
+from chart.picture.layout import GUTTER, RIGHT_PAD, Frame, stack
+from chart.picture.svg import esc, num, row_label, text_w
+from chart.picture.words import DRAW_KINDS, long_date, vaf_text
 
 DRAW_R = 9.5
 DRAW_R_SMALL = 7

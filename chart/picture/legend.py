@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from patients.picture.data import AssessmentMark, DrawMark, draw_kind, variant_order
-from patients.picture.layout import Frame
-from patients.picture.svg import esc, num, text_w
-from patients.picture.vaf import N_VARIANT_STYLES, marker_shape
-from patients.picture.words import DRAW_KINDS
+from chart.picture.data import AssessmentMark, DrawMark, draw_kind, variant_order
+from chart.picture.layout import Frame
+from chart.picture.svg import esc, num, text_w
+from chart.picture.vaf import N_VARIANT_STYLES, marker_shape
+from chart.picture.words import DRAW_KINDS
 
 LEGEND_ROW_H = 22
 

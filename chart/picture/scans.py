@@ -3,10 +3,10 @@ downward triangle with a rule through the whole picture, the event the programme
 
 from __future__ import annotations
 
-from patients.picture.data import AssessmentMark
-from patients.picture.layout import GUTTER, Frame, stack
-from patients.picture.svg import cls, esc, num, row_label
-from patients.picture.words import MODALITIES, RESPONSES, long_date
+from chart.picture.data import AssessmentMark
+from chart.picture.layout import GUTTER, Frame, stack
+from chart.picture.svg import cls, esc, num, row_label
+from chart.picture.words import MODALITIES, RESPONSES, long_date
 
 SCAN_ROW_H = 34
 SCAN_STACK = 16  # vertical step when scans on nearby dates collide
