@@ -308,6 +308,9 @@ STORAGES = {
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ESR1 Watch <esr1watch@localhost>")
+# Seconds an SMTP connect or reply may take. Without a limit a silent server holds a digest's
+# claim forever; surveillance/digests.py's claim timeout counts on sends that end.
+EMAIL_TIMEOUT = 20
 
 # --- REST API --------------------------------------------------------------------
 

@@ -50,6 +50,14 @@ def log_patient_access(*, user, patient, view: str) -> None:
     PatientAccess.objects.create(user=user, patient=patient, view=view)
 
 
+def log_patient_accesses(*, user, patient_ids, view: str) -> None:
+    """One row per patient for a read that covered many at once (a digest), in one INSERT."""
+    PatientAccess.objects.bulk_create(
+        PatientAccess(user=user, patient_id=patient_id, view=view)
+        for patient_id in sorted(set(patient_ids))
+    )
+
+
 def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
                  oncologist: str = "", open_alerts: str = "") -> QuerySet[Patient]:  # fmt: skip
     """The patient list page: search and filters, with what each row shows in one query.
