@@ -6,7 +6,7 @@ See the configuration table in README.md. Nothing secret has a default here.
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -50,6 +50,32 @@ def _env_list(name: str, default: list[str]) -> list[str]:
 
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", default=[])
+
+
+def _site_url() -> str:
+    """Where a link in an e-mail points (no trailing slash). Set explicitly, else the local
+    server under DEBUG, else https on the first ALLOWED_HOSTS name."""
+    url = env.str("SITE_URL", default="").strip().rstrip("/")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ImproperlyConfigured(
+                f"SITE_URL must be the address users open, such as https://esr1.example.org, "
+                f"not {url!r}."
+            )
+        return url
+    if DEBUG:
+        return f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+    host = ALLOWED_HOSTS[0] if ALLOWED_HOSTS else ""
+    if not host or host == "*" or host.startswith("."):
+        raise ImproperlyConfigured(
+            "SITE_URL must be set when the first ALLOWED_HOSTS entry is not a host name "
+            f"({host or 'none'}); for example SITE_URL=https://esr1.example.org"
+        )
+    return f"https://{host}"
+
+
+SITE_URL = _site_url()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -283,6 +309,9 @@ STORAGES = {
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ESR1 Watch <esr1watch@localhost>")
+# Seconds an SMTP connect or reply may take. Without a limit a silent server holds a digest's
+# claim forever; surveillance/digests.py's claim timeout counts on sends that end.
+EMAIL_TIMEOUT = 20
 
 # --- REST API --------------------------------------------------------------------
 

@@ -48,3 +48,12 @@ def patient_for_user(user, patient_id, *, log_view: str | None = None) -> Patien
 
 def log_patient_access(*, user, patient, view: str) -> None:
     PatientAccess.objects.create(user=user, patient=patient, view=view)
+
+
+def log_patient_accesses(*, user, patient_ids, view: str) -> None:
+    """One row per patient for a read that covered many at once (a digest), in one INSERT."""
+    PatientAccess.objects.bulk_create(
+        PatientAccess(user=user, patient_id=patient_id, view=view)
+        for patient_id in sorted(set(patient_ids))
+    )
+

@@ -321,17 +321,40 @@ class SurveillanceState(models.Model):
         return f"Surveillance state of patient {self.patient_id}"
 
 
+class DigestState(models.TextChoices):
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed, to be retried"
+
+
 class DigestSent(models.Model):
     """One row per user and day: the claim that makes the daily digest go out once even if
-    two beat ticks or workers race for it."""
+    two beat ticks or workers race for it (surveillance/digests.py).
+
+    `sending` is held by the run whose `claim_token` it carries, from `claimed_at` (the
+    database's clock, shared by every worker); `sent` only after the server took the message;
+    `failed` when the send did not go through, free for the retry to claim again."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    sent_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=7, choices=DigestState.choices)
+    claim_token = models.UUIDField(null=True)
+    claimed_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    # The last failed attempt's error, for whoever looks into a digest that never came.
+    last_error = models.CharField(max_length=200, blank=True)
+    # Counts only: the subject line of the digest that went out.
     summary = models.CharField(max_length=200, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "day"], name="digest_once_per_day")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day"], name="digest_once_per_day"),
+            models.CheckConstraint(
+                condition=~Q(state=DigestState.SENT) | Q(sent_at__isnull=False),
+                name="digest_sent_has_sent_at",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"Digest for {self.user} on {self.day}"
+        return f"Digest for {self.user} on {self.day} ({self.state})"

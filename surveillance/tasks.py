@@ -4,10 +4,16 @@ Nobody waits on these results, so none is stored: sending a task then never touc
 result backend, and a Redis outage cannot stall the web request that enqueues it.
 """
 
+import logging
+from datetime import date
+
 from celery import shared_task
 from django.db import OperationalError
 
-from surveillance import engine
+from patients.models import clinic_today
+from surveillance import digests, engine
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -32,8 +38,40 @@ def run_all() -> dict:
     return engine.run_all().as_dict()
 
 
-@shared_task(name="surveillance.send_digests", ignore_result=True)
-def send_digests() -> dict:
-    from surveillance import digests
+@shared_task(
+    bind=True,
+    name="surveillance.send_digests",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=digests.RETRY_FIRST_SECONDS,
+    retry_backoff_max=digests.RETRY_MAX_SECONDS,
+    max_retries=digests.MAX_RETRIES,
+)
+def send_digests(self, day: str | None = None, user_ids: list[int] | None = None) -> dict:
+    """The morning digests (beat, no arguments: today's, to everyone), then retries.
 
-    return digests.send_daily_digests()
+    One task for the whole run, retried with only the users still owed their digest, rather
+    than a task per user: the run reads the draws and alerts once for everybody, its counts
+    (sent, failed, skipped) describe the morning in one log line, and each user is isolated
+    inside it anyway (surveillance/digests.py). A retry carries the day, so a digest that
+    goes out late still counts as that day's and is claimed against it.
+    """
+    run = digests.send_daily_digests(
+        day=date.fromisoformat(day) if day else clinic_today(), user_ids=user_ids
+    )
+    counts = run.as_dict()
+    logger.info("Digests for %s: %s", run.day, counts)
+    if run.retry_user_ids:
+        if self.request.retries >= self.max_retries:
+            logger.error(
+                "Digests for %s given up after %s retries for users %s",
+                run.day, self.request.retries, run.retry_user_ids,
+            )  # fmt: skip
+        else:
+            raise self.retry(
+                kwargs={"day": run.day.isoformat(), "user_ids": run.retry_user_ids},
+                countdown=digests.retry_countdown(
+                    self.request.retries, claimed_elsewhere=run.claimed_elsewhere
+                ),
+            )
+    return counts
