@@ -25,9 +25,9 @@ from patients.timeline_picture import (
     VariantPoint,
     render_timeline_svg,
 )
-from surveillance.decisions import may_resolve
 from surveillance.engine import current_policy
 from surveillance.rules import AROMATASE_INHIBITORS, CDK46_INHIBITORS, risk_factor_label
+from surveillance.services import may_resolve
 
 
 @require_safe

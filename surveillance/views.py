@@ -1,8 +1,11 @@
+"""Pages: the worklists, recording draws and results, resolving alerts. Each view parses
+with a form, calls one selector or service (the same ones the API calls) and renders."""
+
 from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
@@ -12,11 +15,18 @@ from accounts.roles import Action, Role
 from patients.forms import apply_service_errors
 from patients.models import clinic_today
 from patients.selectors import patient_for_user, patients_visible_to, records_visible_to
-from surveillance import services
-from surveillance.decisions import alert_resolve, allowed_decisions, may_resolve
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
-from surveillance.models import ESR1_KINDS, Draw
+from surveillance.models import ESR1_KINDS, AlertStatus, Draw, DrawStatus
 from surveillance.selectors import alerts_visible_to, worklist_for
+from surveillance.services import (
+    alert_resolve,
+    allowed_decisions,
+    draw_record,
+    may_resolve,
+    result_record,
+)
+
+VARIANTS = "variants"  # the variant rows' formset prefix, and the service's field name
 
 
 @require_safe
@@ -79,11 +89,11 @@ def _paged_sections(request, sections: dict) -> dict:
 @role_required(Action.RECORD_DRAW)
 def draw_create(request, patient_id: int):
     patient = patient_for_user(request.user, patient_id)
-    planned = Draw.objects.filter(patient=patient, status="planned").first()
+    planned = Draw.objects.filter(patient=patient, status=DrawStatus.PLANNED).first()
     form = DrawForm(request.POST or None, initial={"collected_on": clinic_today()})
     if request.method == "POST" and form.is_valid():
         try:
-            draw = services.draw_record(actor=request.user, patient=patient, **form.cleaned_data)
+            draw = draw_record(actor=request.user, patient=patient, **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -96,21 +106,6 @@ def draw_create(request, patient_id: int):
     )
 
 
-def _apply_row_errors(formset, exc: ValidationError) -> list[str]:
-    """Variant row errors from the service go onto their row; the rest are returned."""
-    leftovers = []
-    for error in exc.error_dict.get("variants", []):
-        params = error.params or {}
-        index = params.get("index")
-        if index is not None and index < len(formset.forms):
-            field = params.get("field")
-            form = formset.forms[index]
-            form.add_error(field if field in form.fields else None, params.get("message"))
-        else:
-            leftovers.extend(error.messages)
-    return leftovers
-
-
 @require_http_methods(["GET", "POST"])
 @role_required(Action.RECORD_RESULT)
 def result_create(request, draw_id: int):
@@ -120,24 +115,19 @@ def result_create(request, draw_id: int):
         patient__in=patients_visible_to(request.user),
     )
     form = ResultForm(request.POST or None, initial={"reported_on": clinic_today()})
-    formset = VariantFormSet(request.POST or None, prefix="variants")
+    formset = VariantFormSet(request.POST or None, prefix=VARIANTS)
     variant_errors: list[str] = []
     if request.method == "POST" and "add_row" in request.POST:
         # Without JavaScript: redisplay with one more empty row.
         data = request.POST.copy()
         data["variants-TOTAL_FORMS"] = str(int(data.get("variants-TOTAL_FORMS", 1)) + 1)
-        form, formset = ResultForm(data), VariantFormSet(data, prefix="variants")
+        form, formset = ResultForm(data), VariantFormSet(data, prefix=VARIANTS)
     elif request.method == "POST" and form.is_valid() and formset.is_valid():
         rows = [f.cleaned_data for f in formset.forms if not f.is_blank()]
         try:
-            services.result_record(
-                actor=request.user, draw=draw, variants=rows, **form.cleaned_data
-            )
+            result_record(actor=request.user, draw=draw, variants=rows, **form.cleaned_data)
         except ValidationError as exc:
-            variant_errors = _apply_row_errors(formset, exc)
-            rest = {k: v for k, v in exc.error_dict.items() if k != "variants"}
-            if rest:
-                apply_service_errors(form, ValidationError(rest))
+            variant_errors = apply_service_errors(form, exc, formsets={VARIANTS: formset})
         else:
             messages.success(request, "Result recorded; the surveillance check runs now.")
             return redirect("patient-detail", patient_id=draw.patient_id)
@@ -157,7 +147,7 @@ def variant_row(request):
         index = max(0, min(int(request.GET.get("index", "1")), 29))
     except ValueError:
         index = 1
-    formset = VariantFormSet(prefix="variants")
+    formset = VariantFormSet(prefix=VARIANTS)
     return render(
         request,
         "surveillance/_variant_row.html",
@@ -171,21 +161,15 @@ def alert_resolve_view(request, alert_id: int):
     alert = get_object_or_404(alerts_visible_to(request.user), pk=alert_id)
     if not may_resolve(request.user, alert):
         raise PermissionDenied("Only an oncologist may decide on an ESR1 alert.")
-    if alert.status != "open":
+    if alert.status != AlertStatus.OPEN:
         messages.info(request, "This alert has already been resolved.")
         return redirect("patient-detail", patient_id=alert.patient_id)
-    decisions = allowed_decisions(alert)
-    form = ResolveForm(request.POST or None, decisions=decisions)
+    form = ResolveForm(request.POST or None, decisions=allowed_decisions(alert))
     if request.method == "POST" and form.is_valid():
         try:
             alert_resolve(actor=request.user, alert=alert, **form.service_data())
         except ValidationError as exc:
-            errors = (
-                exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
-            )
-            if "non_field_errors" in errors:
-                errors[NON_FIELD_ERRORS] = errors.pop("non_field_errors")
-            apply_service_errors(form, ValidationError(errors))
+            apply_service_errors(form, exc)
         else:
             messages.success(request, f"Decision recorded: {alert.get_kind_display()} resolved.")
             return redirect("patient-detail", patient_id=alert.patient_id)

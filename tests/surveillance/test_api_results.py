@@ -2,8 +2,8 @@ import pytest
 from django.apps import apps
 from rest_framework.test import APIClient
 
-from surveillance import services
 from surveillance.models import Draw, Result, SurveillanceState, Variant
+from surveillance.services import records
 from tests.factories import (
     TODAY,
     DrawFactory,
@@ -20,7 +20,7 @@ URL = "/api/v1/results/"
 
 @pytest.fixture(autouse=True)
 def _clinic_today(monkeypatch):
-    monkeypatch.setattr(services, "clinic_today", lambda: TODAY)
+    monkeypatch.setattr(records, "clinic_today", lambda: TODAY)
 
 
 def client_for(user=None) -> APIClient:
