@@ -10,8 +10,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from accounts.roles import Role
-from patients.models import clinic_today
-from surveillance.models import ESR1_KINDS, Alert, DigestSent, Draw
+from patients.models import PatientStatus, clinic_today
+from surveillance.models import ESR1_KINDS, Alert, AlertStatus, DigestSent, Draw, DrawStatus
 
 
 def _claim(user, day, summary: str) -> bool:
@@ -49,14 +49,16 @@ def send_daily_digests(*, today=None) -> dict:
     sent = skipped = 0
     draws = list(
         Draw.objects.filter(
-            status="planned", due_date__lte=today + timedelta(days=7), patient__status="active"
+            status=DrawStatus.PLANNED,
+            due_date__lte=today + timedelta(days=7),
+            patient__status=PatientStatus.ACTIVE,
         )
         .select_related("patient")
         .order_by("due_date")
     )
     alerts_by_oncologist = defaultdict(list)
     for alert in (
-        Alert.objects.filter(status="open", kind__in=list(ESR1_KINDS))
+        Alert.objects.filter(status=AlertStatus.OPEN, kind__in=list(ESR1_KINDS))
         .select_related("patient")
         .order_by("created_at")
     ):
