@@ -1,7 +1,7 @@
 """Pages: the worklists, recording draws and results, resolving alerts. Each view parses
 with a form, calls one selector or service (the same ones the API calls) and renders."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +14,7 @@ from accounts.decorators import role_required
 from accounts.roles import Action, Role
 from patients.forms import apply_service_errors
 from patients.models import clinic_today
-from patients.selectors import patient_for_user, patients_visible_to, records_visible_to
+from patients.selectors import patient_for_user, patients_visible_to
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
 from surveillance.models import ESR1_KINDS, AlertStatus, Draw, DrawStatus
 from surveillance.selectors import alerts_visible_to, worklist_for
@@ -36,36 +36,33 @@ def home(request):
     today = clinic_today()
     context = {"today": today}
     if user.role == Role.ONCOLOGIST:
-        work = list(worklist_for(user=user))
-        context["esr1_alerts"] = [a for a in work if a.kind in ESR1_KINDS]
-        context["other_alerts"] = [a for a in work if a.kind not in ESR1_KINDS]
-        for alert in context["other_alerts"]:
-            # The row shows the rationale itself. Set, not missing: the template engine
-            # answers a missing attribute with a dir() of the model, per row.
-            alert.summary = None
-        for alert in context["esr1_alerts"]:
-            reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
-            alert.days_since_result = (
-                (today - date.fromisoformat(reported)).days if reported else None
-            )
-            alert.summary = alert.rationale.split(". ")[0] + "."
+        work = worklist_for(user=user, today=today)
+        context.update(_oncologist_sections(work.alerts, today))
         template = "surveillance/home_oncologist.html"
     elif user.role == Role.NURSE:
-        planned = records_visible_to(user, Draw.objects.filter(status="planned"))
-        planned = planned.select_related("patient").order_by("due_date", "id")
-        collected = records_visible_to(user, Draw.objects.filter(status="collected"))
-        sections = {
-            "overdue": planned.filter(due_date__lt=today),
-            "due_today": planned.filter(due_date=today),
-            "due_week": planned.filter(due_date__gt=today, due_date__lte=today + timedelta(7)),
-            "pending_results": collected.select_related("patient").order_by("collected_on", "id"),
-            "alerts": worklist_for(user=user),
-        }
-        context.update(_paged_sections(request, sections))
+        work = worklist_for(user=user, today=today)
+        context.update(_paged_sections(request, work.sections()))
         template = "surveillance/home_nurse.html"
     else:
         template = "surveillance/home_admin.html"
     return render(request, template, context)
+
+
+def _oncologist_sections(alerts, today: date) -> dict:
+    """The oncologist's worklist in the order given, as two tables: ESR1 alerts (with their
+    first sentence and the days since the result) and everything else."""
+    alerts = list(alerts)
+    esr1 = [a for a in alerts if a.kind in ESR1_KINDS]
+    other = [a for a in alerts if a.kind not in ESR1_KINDS]
+    for alert in other:
+        # The row shows the rationale itself. Set, not missing: the template engine answers
+        # a missing attribute with a dir() of the model, per row.
+        alert.summary = None
+    for alert in esr1:
+        reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
+        alert.days_since_result = (today - date.fromisoformat(reported)).days if reported else None
+        alert.summary = alert.rationale.split(". ")[0] + "."
+    return {"esr1_alerts": esr1, "other_alerts": other}
 
 
 # A clinic-wide list can run to thousands of rows (a regional network's overdue draws): each

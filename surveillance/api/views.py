@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
+from patients.models import clinic_today
 from patients.selectors import patients_visible_to
 from surveillance.api.filters import AlertFilter, DrawFilter, ResultFilter
 from surveillance.api.serializers import (
@@ -129,4 +130,5 @@ class WorklistView(ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        return worklist_for(user=self.request.user)
+        # The same selector as the home page, so the two list the same work.
+        return worklist_for(user=self.request.user, today=clinic_today()).alerts
