@@ -1,12 +1,14 @@
 """Pages: the worklists, recording draws and results, resolving alerts. Each view parses
 with a form, calls one selector or service (the same ones the API calls) and renders."""
 
+import re
 from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
@@ -27,6 +29,7 @@ from surveillance.services import (
 )
 
 VARIANTS = "variants"  # the variant rows' formset prefix, and the service's field name
+_ROW_FIELD = re.compile(rf"{VARIANTS}-(\d+)-")
 
 
 @require_safe
@@ -111,28 +114,54 @@ def result_create(request, draw_id: int):
         pk=draw_id,
         patient__in=patients_visible_to(request.user),
     )
-    form = ResultForm(request.POST or None, initial={"reported_on": clinic_today()})
-    formset = VariantFormSet(request.POST or None, prefix=VARIANTS)
-    variant_errors: list[str] = []
-    if request.method == "POST" and "add_row" in request.POST:
+    if request.method == "GET":
+        form = ResultForm(initial={"reported_on": clinic_today()})
+        return _result_page(request, draw, form, VariantFormSet(prefix=VARIANTS))
+    data, rows_problem = _with_readable_rows(request.POST)
+    if "add_row" in data:
         # Without JavaScript: redisplay with one more empty row.
-        data = request.POST.copy()
-        data["variants-TOTAL_FORMS"] = str(int(data.get("variants-TOTAL_FORMS", 1)) + 1)
-        form, formset = ResultForm(data), VariantFormSet(data, prefix=VARIANTS)
-    elif request.method == "POST" and form.is_valid() and formset.is_valid():
-        rows = [f.cleaned_data for f in formset.forms if not f.is_blank()]
-        try:
-            result_record(actor=request.user, draw=draw, variants=rows, **form.cleaned_data)
-        except ValidationError as exc:
-            variant_errors = apply_service_errors(form, exc, formsets={VARIANTS: formset})
-        else:
-            messages.success(request, "Result recorded; the surveillance check runs now.")
-            return redirect("patient-detail", patient_id=draw.patient_id)
+        count = VariantFormSet(data, prefix=VARIANTS).total_form_count()
+        data[f"{VARIANTS}-TOTAL_FORMS"] = str(count + 1)
+    form, formset = ResultForm(data), VariantFormSet(data, prefix=VARIANTS)
+    if rows_problem:
+        form.is_valid()  # show every other problem too
+        return _result_page(request, draw, form, formset, [rows_problem])
+    if "add_row" in data or not (form.is_valid() and formset.is_valid()):
+        return _result_page(request, draw, form, formset)
+    rows = [f.cleaned_data for f in formset.forms if not f.is_blank()]
+    try:
+        result_record(actor=request.user, draw=draw, variants=rows, **form.cleaned_data)
+    except ValidationError as exc:
+        variant_errors = apply_service_errors(form, exc, formsets={VARIANTS: formset})
+        return _result_page(request, draw, form, formset, variant_errors)
+    messages.success(request, "Result recorded; the surveillance check runs now.")
+    return redirect("patient-detail", patient_id=draw.patient_id)
+
+
+def _with_readable_rows(post) -> tuple[QueryDict, str | None]:
+    """The posted result form, and a message when its count of variant rows (the formset's
+    management form) is missing or not a count. The rows are then counted from the fields
+    that did arrive, so nothing typed is lost, and nothing is saved until the page has been
+    seen again."""
+    data = post.copy()
+    management = VariantFormSet(data, prefix=VARIANTS).management_form
+    if management.is_valid() and management.cleaned_data["TOTAL_FORMS"] >= 0:
+        return data, None
+    indexes = [int(match[1]) for key in data if (match := _ROW_FIELD.match(key))]
+    count = min(max(indexes, default=0) + 1, VariantFormSet.max_num)
+    data[f"{VARIANTS}-TOTAL_FORMS"], data[f"{VARIANTS}-INITIAL_FORMS"] = str(count), "0"
+    return data, (
+        "The list of variant rows did not arrive complete, so nothing was saved. "
+        "Check the variants below and save again."
+    )
+
+
+def _result_page(request, draw, form, formset, variant_errors=()):
     return render(
         request,
         "surveillance/result_form.html",
         {"form": form, "formset": formset, "draw": draw, "patient": draw.patient,
-         "variant_errors": variant_errors},
+         "variant_errors": list(variant_errors)},
     )  # fmt: skip
 
 
