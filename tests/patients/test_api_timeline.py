@@ -1,4 +1,4 @@
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import pytest
@@ -7,7 +7,6 @@ from django.utils import timezone
 from patients.models import PatientAccess
 from surveillance.models import Alert, Draw
 from tests.factories import (
-    TODAY,
     AppointmentFactory,
     AssessmentFactory,
     DrawFactory,
@@ -188,11 +187,12 @@ def test_admin_and_anonymous_are_refused(api, admin_user, record):
 def test_timeline_runs_a_fixed_number_of_queries(api, nurse, django_assert_max_num_queries, size):
     patient = PatientFactory()
     for i in range(size):
-        start = TODAY.replace(year=2000 + i)
+        # Fixed dates: one regimen per year, ending within it whatever today's date is.
+        start = date(2000 + i, 1, 15)
         TreatmentFactory(
             patient=patient,
             start_date=start,
-            end_date=start.replace(month=12),
+            end_date=date(2000 + i, 12, 15),
             end_reason="progression",
         )
         AssessmentFactory(patient=patient, date=start)
