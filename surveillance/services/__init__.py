@@ -8,13 +8,7 @@ re-evaluation mark.
 Callers import from here: `from surveillance.services import alert_resolve, draw_record`.
 """
 
-from surveillance.services.decisions import (
-    ESR1_DECISIONS,
-    LOGISTICS_DECISIONS,
-    alert_resolve,
-    allowed_decisions,
-    may_resolve,
-)
+from surveillance.services.decisions import alert_resolve, allowed_decisions, may_resolve
 from surveillance.services.records import (
     VariantRowError,
     draw_cancel,
@@ -23,8 +17,6 @@ from surveillance.services.records import (
 )
 
 __all__ = [
-    "ESR1_DECISIONS",
-    "LOGISTICS_DECISIONS",
     "VariantRowError",
     "alert_resolve",
     "allowed_decisions",
