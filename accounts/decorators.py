@@ -1,9 +1,8 @@
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 
-from accounts.roles import can
+from accounts.roles import require
 
 
 def role_required(action: str):
@@ -13,8 +12,7 @@ def role_required(action: str):
         @wraps(view)
         @login_required
         def wrapped(request, *args, **kwargs):
-            if not can(request.user, action):
-                raise PermissionDenied("Your role does not allow this.")
+            require(request.user, action)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -2,7 +2,7 @@
 
 from rest_framework.permissions import BasePermission
 
-from accounts.roles import Action, can
+from accounts.roles import can
 
 
 class RoleActionPermission(BasePermission):
@@ -21,6 +21,3 @@ class RoleActionPermission(BasePermission):
             method = "PATCH"
         action = actions.get(method)
         return action is not None and can(request.user, action)
-
-
-CLINICAL_READ = {"GET": Action.VIEW_CLINICAL}

@@ -1,5 +1,6 @@
 """Who may do what. Every permission decision in the application reads from here."""
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 
 
@@ -83,3 +84,11 @@ def can(user, action: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
     return action in ALLOWED.get(getattr(user, "role", ""), frozenset())
+
+
+def require(actor, action: str, message: str = "Your role does not allow this.") -> None:
+    """Refuse (PermissionDenied, a 403) unless `actor`'s role allows `action`. Every service
+    calls this before it writes: the pages and the API check too, and this keeps a page,
+    script or task that forgets from writing anyway."""
+    if not can(actor, action):
+        raise PermissionDenied(message)

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.roles import GROUP_PERMISSIONS, Role
+from config.errors import Errors
 
 
 def sync_role_groups(apps=global_apps) -> None:
@@ -56,20 +57,19 @@ def user_create(
     *, username: str, role: str, password: str, email: str = "", first_name: str = "",
     last_name: str = "",
 ) -> User:  # fmt: skip
-    errors: dict[str, list[str]] = {}
+    errors = Errors()
     if role not in Role.values:
-        errors["role"] = [f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}."]
+        errors.add("role", f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}.")
     if not username:
-        errors["username"] = ["A username is required."]
+        errors.add("username", "A username is required.")
     elif User.objects.filter(username__iexact=username).exists():
-        errors["username"] = [f"The username '{username}' is already taken."]
+        errors.add("username", f"The username '{username}' is already taken.")
     candidate = User(username=username, email=email, first_name=first_name, last_name=last_name)
     try:
         password_validation.validate_password(password, user=candidate)
     except ValidationError as exc:
-        errors["password"] = list(exc.messages)
-    if errors:
-        raise ValidationError(errors)
+        errors.extend("password", exc.messages)
+    errors.raise_if_any()
     with transaction.atomic():
         user = User.objects.create_user(
             username=username, email=email, password=password, role=role,

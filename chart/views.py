@@ -19,8 +19,8 @@ from config.pagination import PageByIdPaginator
 from patients.models import Treatment, clinic_today
 from patients.selectors import patient_for_user
 from surveillance import rules
-from surveillance.decisions import may_resolve
 from surveillance.engine import current_policy
+from surveillance.services import may_resolve
 
 
 @require_safe

@@ -1,33 +1,67 @@
 """API plumbing shared by every app: error shape and schema helpers."""
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import RowError
 
 
 def exception_handler(exc, context):
     """Turn domain validation errors raised by services into 400s with field errors."""
     if isinstance(exc, DjangoValidationError):
-        if hasattr(exc, "error_dict"):
-            detail = {field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
-            if "__all__" in detail:
-                detail["non_field_errors"] = detail.pop("__all__")
-        else:
-            detail = {"non_field_errors": list(exc.messages)}
-        exc = exceptions.ValidationError(detail)
+        exc = exceptions.ValidationError(api_detail(exc))
     elif isinstance(exc, IntegrityError):
         # A race lost to a database constraint: report it, never a 500.
         return Response(
             {
-                "non_field_errors": [
+                api_settings.NON_FIELD_ERRORS_KEY: [
                     "This conflicts with a change saved at the same time. Reload and try again."
                 ]
             },
             status=status.HTTP_409_CONFLICT,
         )
     return drf_exception_handler(exc, context)
+
+
+def api_detail(exc: DjangoValidationError) -> dict:
+    """The body of a 400 for a write a service refused (the shape is config.errors'):
+    `{field: [messages]}`, whole-input problems under `non_field_errors`, and a field's row
+    errors nested the way DRF nests a list serializer's own, keyed by 0-based row index:
+    `{"variants": {"1": {"protein_change": ["Cannot read ..."]}}}`."""
+    non_field_key = api_settings.NON_FIELD_ERRORS_KEY
+    if not hasattr(exc, "error_dict"):
+        return {non_field_key: list(exc.messages)}
+    detail: dict = {}
+    whole: list[str] = []
+    for field, errors in exc.error_dict.items():
+        rows: dict[int, dict[str, list[str]]] = {}
+        row_count = 0
+        flat: list[str] = []
+        for error in errors:
+            if isinstance(error, RowError):
+                row_key = non_field_key if error.field == NON_FIELD_ERRORS else error.field
+                rows.setdefault(error.index, {}).setdefault(row_key, []).append(error.detail)
+                row_count = max(row_count, error.row_count, error.index + 1)
+            else:
+                flat.extend(error.messages)
+        if field == NON_FIELD_ERRORS:
+            whole.extend(flat)
+        elif not rows:
+            detail[field] = flat
+        elif api_settings.LIST_SERIALIZER_ERRORS_AS_DICT:
+            detail[field] = rows
+        else:  # DRF's list form: one entry per row, {} for a good one
+            detail[field] = [rows.get(index, {}) for index in range(row_count)]
+        if rows and flat:  # a service reports row errors or list errors, not both
+            whole.extend(flat)
+    if whole:
+        detail[non_field_key] = whole
+    return detail
 
 
 class SlugRelatedField(serializers.SlugRelatedField):

@@ -1,10 +1,13 @@
 """Form fields for the clinical pages. Forms only parse types; the rules a record must meet
 live in the services, which the API calls too (errors come back onto these forms)."""
 
+from collections.abc import Mapping
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import User
+from config.errors import RowError
 from patients.models import (
     MAX_LINE_NUMBER,
     AppointmentKind,
@@ -24,15 +27,35 @@ from patients.models import (
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-def apply_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
-    """Put a service's field errors next to the matching fields (others at the top)."""
+def apply_service_errors(
+    form: forms.BaseForm,
+    exc: ValidationError,
+    *,
+    formsets: Mapping[str, forms.BaseFormSet] | None = None,
+) -> list[str]:
+    """Put a service's errors (the shape in config.errors) on the page: next to the matching
+    field of `form`, a row error on its row of the formset named like the field
+    (`formsets={"variants": formset}`), anything else at the top of the form. Returns the
+    messages about a formset as a whole, not one row, for the page to show above its rows."""
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc.messages)
-        return
+        return []
+    formsets = formsets or {}
+    about_formsets: list[str] = []
     for field, errors in exc.error_dict.items():
-        target = field if field in form.fields else None
+        formset = formsets.get(field)
+        if formset is None:
+            target = field if field in form.fields else None
+            for error in errors:
+                form.add_error(target, error.messages)
+            continue
         for error in errors:
-            form.add_error(target, error.messages)
+            if isinstance(error, RowError) and error.index < len(formset.forms):
+                row = formset.forms[error.index]
+                row.add_error(error.field if error.field in row.fields else None, error.detail)
+            else:
+                about_formsets.extend(error.messages)
+    return about_formsets
 
 
 class PatientForm(forms.Form):

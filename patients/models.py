@@ -76,9 +76,6 @@ class MetastaticSite(models.TextChoices):
     OTHER = "other", "Other"
 
 
-VISCERAL_SITES = frozenset({"liver", "lung", "pleura", "peritoneum", "brain"})
-
-
 class PatientStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     INACTIVE = "inactive", "Inactive"

@@ -1,16 +1,10 @@
 """Reads of clinical records: the one place that decides what a user may see."""
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.roles import Action, can
 from patients.models import Patient, PatientAccess
-
-
-def clinical_reader_or_403(user) -> None:
-    if not can(user, Action.VIEW_CLINICAL):
-        raise PermissionDenied("Your role has no access to clinical records.")
 
 
 def sees_every_patient(user) -> bool:
@@ -56,4 +50,3 @@ def log_patient_accesses(*, user, patient_ids, view: str) -> None:
         PatientAccess(user=user, patient_id=patient_id, view=view)
         for patient_id in sorted(set(patient_ids))
     )
-

@@ -35,12 +35,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pghistory
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from accounts.models import User
-from accounts.roles import Action, Role, can
+from accounts.roles import Action, Role, require
+from config.errors import Errors
 from patients.models import (
     MAX_LINE_NUMBER,
     Appointment,
@@ -151,9 +152,9 @@ _CONSTRAINT_ERRORS = {
 
 def patient_create(*, actor, **data) -> Patient:
     """Register a patient. ``enrolled_on`` defaults to the clinic's today."""
-    _require(actor, Action.EDIT_PATIENT)
+    require(actor, Action.EDIT_PATIENT)
     _reject_unknown(data, PATIENT_FIELDS)
-    errors = _Errors()
+    errors = Errors()
     data = {**_PATIENT_DEFAULTS, "enrolled_on": clinic_today(), **data}
     patient = Patient()
     _validate_patient(patient, data, errors)
@@ -165,9 +166,9 @@ def patient_create(*, actor, **data) -> Patient:
 
 def patient_update(*, actor, patient: Patient, **changes) -> Patient:
     """Change some of a patient's fields. A patient leaves care by ``status``, never deletion."""
-    _require(actor, Action.EDIT_PATIENT)
+    require(actor, Action.EDIT_PATIENT)
     _reject_unknown(changes, PATIENT_FIELDS)
-    errors = _Errors()
+    errors = Errors()
     _validate_patient(patient, changes, errors)
     errors.raise_if_any()
     _apply(patient, changes)
@@ -175,7 +176,7 @@ def patient_update(*, actor, patient: Patient, **changes) -> Patient:
     return patient
 
 
-def _validate_patient(patient: Patient, changes: dict, errors: _Errors) -> None:
+def _validate_patient(patient: Patient, changes: dict, errors: Errors) -> None:
     today = clinic_today()
     for field in ("mrn", "given_name", "family_name"):
         if field in changes:
@@ -225,7 +226,7 @@ def _validate_patient(patient: Patient, changes: dict, errors: _Errors) -> None:
             )
 
 
-def _clean_sites(errors: _Errors, sites) -> list[str]:
+def _clean_sites(errors: Errors, sites) -> list[str]:
     if sites is None:
         return []
     if isinstance(sites, str):
@@ -244,7 +245,7 @@ def _clean_sites(errors: _Errors, sites) -> list[str]:
     return sites
 
 
-def _resolve_oncologist(errors: _Errors, value) -> User | None:
+def _resolve_oncologist(errors: Errors, value) -> User | None:
     if isinstance(value, User):
         user = value
     else:
@@ -284,7 +285,7 @@ def treatment_create(
     end_reason: str = "",
 ) -> Treatment:
     """Add a regimen period to the patient's timeline (SPEC section 3, Treatment)."""
-    _require(actor, Action.EDIT_TREATMENT)
+    require(actor, Action.EDIT_TREATMENT)
     data = {
         "patient": patient,
         "line_number": line_number,
@@ -304,7 +305,7 @@ def treatment_create(
 
 def treatment_update(*, actor, treatment: Treatment, **changes) -> Treatment:
     """Change a treatment, e.g. end it: ``end_date`` with ``end_reason``."""
-    _require(actor, Action.EDIT_TREATMENT)
+    require(actor, Action.EDIT_TREATMENT)
     _reject_unknown(changes, TREATMENT_FIELDS)
     if "end_reason" in changes:
         changes["end_reason"] = changes["end_reason"] or ""
@@ -317,7 +318,7 @@ def treatment_update(*, actor, treatment: Treatment, **changes) -> Treatment:
 
 
 def _validate_treatment(treatment: Treatment, changes: dict) -> None:
-    errors = _Errors()
+    errors = Errors()
     today = clinic_today()
     _check_same_patient(errors, treatment, changes, "treatment")
     patient = _merged(treatment, changes, "patient")
@@ -391,7 +392,7 @@ def _validate_treatment(treatment: Treatment, changes: dict) -> None:
     errors.raise_if_any()
 
 
-def _resolve_drugs(errors: _Errors, changes: dict) -> None:
+def _resolve_drugs(errors: Errors, changes: dict) -> None:
     wanted = {
         field: changes[field]
         for field in ("endocrine_therapy", "cdk46_inhibitor")
@@ -444,7 +445,7 @@ def _drug_codes_hint(cdk46: bool) -> str:
     return f"{label}: {', '.join(drugs.values_list('code', flat=True))}."
 
 
-def _check_no_overlap(errors: _Errors, treatment, patient, start: date, end: date | None) -> None:
+def _check_no_overlap(errors: Errors, treatment, patient, start: date, end: date | None) -> None:
     """Metastatic periods are half-open [start, end): one may start the day another ends.
     The exclusion constraint ``treatment_metastatic_no_overlap`` backs this up for races."""
     overlapping = Q(end_date__isnull=True) | Q(end_date__gt=start)
@@ -493,7 +494,7 @@ def assessment_create(
     *, actor, patient: Patient, date: date, modality: str, response: str, note: str = ""
 ) -> Assessment:
     """Record a completed imaging assessment. ``response`` ``PD`` is radiographic progression."""
-    _require(actor, Action.EDIT_ASSESSMENT)
+    require(actor, Action.EDIT_ASSESSMENT)
     data = {"patient": patient, "date": date, "modality": modality, "response": response}
     data["note"] = note or ""
     assessment = Assessment()
@@ -504,7 +505,7 @@ def assessment_create(
 
 
 def assessment_update(*, actor, assessment: Assessment, **changes) -> Assessment:
-    _require(actor, Action.EDIT_ASSESSMENT)
+    require(actor, Action.EDIT_ASSESSMENT)
     _reject_unknown(changes, ASSESSMENT_FIELDS)
     _validate_assessment(assessment, changes)
     _apply(assessment, changes)
@@ -513,7 +514,7 @@ def assessment_update(*, actor, assessment: Assessment, **changes) -> Assessment
 
 
 def _validate_assessment(assessment: Assessment, changes: dict) -> None:
-    errors = _Errors()
+    errors = Errors()
     today = clinic_today()
     _check_same_patient(errors, assessment, changes, "assessment")
     patient = _merged(assessment, changes, "patient")
@@ -542,7 +543,7 @@ def appointment_create(
     *, actor, patient: Patient, date: date, kind: str, note: str = ""
 ) -> Appointment:
     """Record a visit or scan a blood draw can be aligned with (SPEC section 5, rule 4)."""
-    _require(actor, Action.RECORD_APPOINTMENT)
+    require(actor, Action.RECORD_APPOINTMENT)
     data = {"patient": patient, "date": date, "kind": kind, "note": note or ""}
     appointment = Appointment()
     _validate_appointment(appointment, data)
@@ -552,7 +553,7 @@ def appointment_create(
 
 
 def appointment_update(*, actor, appointment: Appointment, **changes) -> Appointment:
-    _require(actor, Action.RECORD_APPOINTMENT)
+    require(actor, Action.RECORD_APPOINTMENT)
     _reject_unknown(changes, APPOINTMENT_FIELDS)
     _validate_appointment(appointment, changes)
     _apply(appointment, changes)
@@ -561,7 +562,7 @@ def appointment_update(*, actor, appointment: Appointment, **changes) -> Appoint
 
 
 def _validate_appointment(appointment: Appointment, changes: dict) -> None:
-    errors = _Errors()
+    errors = Errors()
     today = clinic_today()
     _check_same_patient(errors, appointment, changes, "appointment")
     patient = _merged(appointment, changes, "patient")
@@ -591,32 +592,6 @@ def _validate_appointment(appointment: Appointment, changes: dict) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-class _Errors:
-    """Collects field errors so a person sees every problem at once."""
-
-    def __init__(self) -> None:
-        self._errors: dict[str, list[str]] = {}
-
-    def add(self, field: str, message: str) -> None:
-        self._errors.setdefault(field, []).append(message)
-
-    def __contains__(self, field: str) -> bool:
-        return field in self._errors
-
-    @property
-    def fields(self) -> list[str]:
-        return list(self._errors)
-
-    def raise_if_any(self) -> None:
-        if self._errors:
-            raise ValidationError(self._errors)
-
-
-def _require(actor, action: str) -> None:
-    if not can(actor, action):
-        raise PermissionDenied("Your role does not allow this.")
-
-
 def _reject_unknown(changes: dict, allowed: frozenset[str]) -> None:
     unknown = set(changes) - allowed
     if unknown:
@@ -627,7 +602,7 @@ def _merged(instance, changes: dict, field: str):
     return changes[field] if field in changes else getattr(instance, field, None)
 
 
-def _check_choice(errors: _Errors, changes: dict, field: str, choices, *, required: bool) -> None:
+def _check_choice(errors: Errors, changes: dict, field: str, choices, *, required: bool) -> None:
     if field not in changes:
         return
     value = changes[field]
@@ -639,7 +614,7 @@ def _check_choice(errors: _Errors, changes: dict, field: str, choices, *, requir
         errors.add(field, f"'{value}' is not a valid choice. Choose one of: {options}.")
 
 
-def _check_length(errors: _Errors, field: str, value: str, model) -> None:
+def _check_length(errors: Errors, field: str, value: str, model) -> None:
     max_length = model._meta.get_field(field).max_length
     blank = model._meta.get_field(field).blank
     if not value and not blank:
@@ -648,7 +623,7 @@ def _check_length(errors: _Errors, field: str, value: str, model) -> None:
         errors.add(field, f"At most {max_length} characters (this has {len(value)}).")
 
 
-def _check_same_patient(errors: _Errors, record, changes: dict, noun: str) -> None:
+def _check_same_patient(errors: Errors, record, changes: dict, noun: str) -> None:
     if "patient" not in changes:
         return
     new = changes["patient"]

@@ -1,7 +1,7 @@
 """Django admin for the surveillance app.
 
 Clinical rows (draws, results) are shown read-only to everyone: they are written through
-surveillance/services.py, which validates, audits and queues re-evaluation, and the admin
+surveillance.services, which validates, audits and queues re-evaluation, and the admin
 would bypass all three. Administrators hold no view permission on them (accounts/roles.py),
 so in practice only a superuser sees these pages, for support.
 """

@@ -52,18 +52,18 @@ class Draw(models.Model):
                 condition=Q(assay="") | Q(assay__in=Assay.values), name="draw_assay_valid"
             ),
             models.CheckConstraint(
-                condition=~Q(status="planned")
+                condition=~Q(status=DrawStatus.PLANNED)
                 | Q(due_date__isnull=False, collected_on__isnull=True),
                 name="draw_planned_has_due_date",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["collected", "resulted"])
+                condition=~Q(status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED])
                 | (Q(collected_on__isnull=False) & ~Q(assay="")),
                 name="draw_collected_has_date_and_assay",
             ),
             models.UniqueConstraint(
                 fields=["patient"],
-                condition=Q(status="planned"),
+                condition=Q(status=DrawStatus.PLANNED),
                 name="draw_one_planned_per_patient",
             ),
             models.UniqueConstraint(
@@ -107,8 +107,11 @@ class Result(models.Model):
                 condition=Q(status__in=ResultStatus.values), name="result_status_valid"
             ),
             models.CheckConstraint(
-                condition=(Q(status="failed") & Q(esr1_status="failed"))
-                | (Q(status="final") & Q(esr1_status__in=["detected", "not_detected"])),
+                condition=(Q(status=ResultStatus.FAILED) & Q(esr1_status=Esr1Status.FAILED))
+                | (
+                    Q(status=ResultStatus.FINAL)
+                    & Q(esr1_status__in=[Esr1Status.DETECTED, Esr1Status.NOT_DETECTED])
+                ),
                 name="result_esr1_status_consistent",
             ),
         ]
@@ -158,8 +161,12 @@ class AlertKind(models.TextChoices):
     RESULT_OVERDUE = "result_overdue", "Result overdue"
 
 
-ESR1_KINDS = frozenset({"esr1_switch", "esr1_at_progression", "esr1_vus_review"})
-LOGISTICS_KINDS = frozenset({"draw_due", "draw_overdue", "redraw_needed", "result_overdue"})
+ESR1_KINDS = frozenset(
+    {AlertKind.ESR1_SWITCH, AlertKind.ESR1_AT_PROGRESSION, AlertKind.ESR1_VUS_REVIEW}
+)
+LOGISTICS_KINDS = frozenset(
+    {AlertKind.DRAW_DUE, AlertKind.DRAW_OVERDUE, AlertKind.REDRAW_NEEDED, AlertKind.RESULT_OVERDUE}
+)
 
 
 class Severity(models.TextChoices):
@@ -197,7 +204,7 @@ class Alert(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
     severity = models.CharField(max_length=6, choices=Severity.choices)
-    status = models.CharField(max_length=8, choices=AlertStatus.choices, default="open")
+    status = models.CharField(max_length=8, choices=AlertStatus.choices, default=AlertStatus.OPEN)
     # What the alert is about within its kind: "" for one-per-patient kinds,
     # "result:<id>" / "draw:<id>" otherwise. Open alerts are unique per (patient, kind, subject).
     subject = models.CharField(max_length=40, blank=True)
@@ -227,14 +234,14 @@ class Alert(models.Model):
                 SEVERITY_RANK,
                 F("created_at"),
                 F("id"),
-                condition=Q(status="open", kind__in=sorted(LOGISTICS_KINDS)),
+                condition=Q(status=AlertStatus.OPEN, kind__in=sorted(LOGISTICS_KINDS)),
                 name="alert_open_logistics_order_idx",
             ),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "kind", "subject"],
-                condition=Q(status="open"),
+                condition=Q(status=AlertStatus.OPEN),
                 name="alert_one_open_per_subject",
             ),
             models.CheckConstraint(condition=Q(kind__in=AlertKind.values), name="alert_kind_valid"),
@@ -242,8 +249,10 @@ class Alert(models.Model):
                 condition=Q(severity__in=Severity.values), name="alert_severity_valid"
             ),
             models.CheckConstraint(
-                condition=(Q(status="open") & Q(decision="") & Q(resolved_at__isnull=True))
-                | (Q(status="resolved") & ~Q(decision="") & Q(resolved_at__isnull=False)),
+                condition=(
+                    Q(status=AlertStatus.OPEN) & Q(decision="") & Q(resolved_at__isnull=True)
+                )
+                | (Q(status=AlertStatus.RESOLVED) & ~Q(decision="") & Q(resolved_at__isnull=False)),
                 name="alert_resolution_consistent",
             ),
         ]

@@ -1,9 +1,14 @@
-from datetime import date, timedelta
+"""Pages: the worklists, recording draws and results, resolving alerts. Each view parses
+with a form, calls one selector or service (the same ones the API calls) and renders."""
+
+import re
+from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
@@ -11,12 +16,20 @@ from accounts.decorators import role_required
 from accounts.roles import Action, Role
 from patients.forms import apply_service_errors
 from patients.models import clinic_today
-from patients.selectors import patient_for_user, patients_visible_to, records_visible_to
-from surveillance import services
-from surveillance.decisions import alert_resolve, allowed_decisions, may_resolve
+from patients.selectors import patient_for_user, patients_visible_to
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
-from surveillance.models import ESR1_KINDS, Draw
+from surveillance.models import ESR1_KINDS, AlertStatus, Draw, DrawStatus
 from surveillance.selectors import alerts_visible_to, worklist_for
+from surveillance.services import (
+    alert_resolve,
+    allowed_decisions,
+    draw_record,
+    may_resolve,
+    result_record,
+)
+
+VARIANTS = "variants"  # the variant rows' formset prefix, and the service's field name
+_ROW_FIELD = re.compile(rf"{VARIANTS}-(\d+)-")
 
 
 @require_safe
@@ -26,36 +39,33 @@ def home(request):
     today = clinic_today()
     context = {"today": today}
     if user.role == Role.ONCOLOGIST:
-        work = list(worklist_for(user=user))
-        context["esr1_alerts"] = [a for a in work if a.kind in ESR1_KINDS]
-        context["other_alerts"] = [a for a in work if a.kind not in ESR1_KINDS]
-        for alert in context["other_alerts"]:
-            # The row shows the rationale itself. Set, not missing: the template engine
-            # answers a missing attribute with a dir() of the model, per row.
-            alert.summary = None
-        for alert in context["esr1_alerts"]:
-            reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
-            alert.days_since_result = (
-                (today - date.fromisoformat(reported)).days if reported else None
-            )
-            alert.summary = alert.rationale.split(". ")[0] + "."
+        work = worklist_for(user=user, today=today)
+        context.update(_oncologist_sections(work.alerts, today))
         template = "surveillance/home_oncologist.html"
     elif user.role == Role.NURSE:
-        planned = records_visible_to(user, Draw.objects.filter(status="planned"))
-        planned = planned.select_related("patient").order_by("due_date", "id")
-        collected = records_visible_to(user, Draw.objects.filter(status="collected"))
-        sections = {
-            "overdue": planned.filter(due_date__lt=today),
-            "due_today": planned.filter(due_date=today),
-            "due_week": planned.filter(due_date__gt=today, due_date__lte=today + timedelta(7)),
-            "pending_results": collected.select_related("patient").order_by("collected_on", "id"),
-            "alerts": worklist_for(user=user),
-        }
-        context.update(_paged_sections(request, sections))
+        work = worklist_for(user=user, today=today)
+        context.update(_paged_sections(request, work.sections()))
         template = "surveillance/home_nurse.html"
     else:
         template = "surveillance/home_admin.html"
     return render(request, template, context)
+
+
+def _oncologist_sections(alerts, today: date) -> dict:
+    """The oncologist's worklist in the order given, as two tables: ESR1 alerts (with their
+    first sentence and the days since the result) and everything else."""
+    alerts = list(alerts)
+    esr1 = [a for a in alerts if a.kind in ESR1_KINDS]
+    other = [a for a in alerts if a.kind not in ESR1_KINDS]
+    for alert in other:
+        # The row shows the rationale itself. Set, not missing: the template engine answers
+        # a missing attribute with a dir() of the model, per row.
+        alert.summary = None
+    for alert in esr1:
+        reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
+        alert.days_since_result = (today - date.fromisoformat(reported)).days if reported else None
+        alert.summary = alert.rationale.split(". ")[0] + "."
+    return {"esr1_alerts": esr1, "other_alerts": other}
 
 
 # A clinic-wide list can run to thousands of rows (a regional network's overdue draws): each
@@ -79,11 +89,11 @@ def _paged_sections(request, sections: dict) -> dict:
 @role_required(Action.RECORD_DRAW)
 def draw_create(request, patient_id: int):
     patient = patient_for_user(request.user, patient_id)
-    planned = Draw.objects.filter(patient=patient, status="planned").first()
+    planned = Draw.objects.filter(patient=patient, status=DrawStatus.PLANNED).first()
     form = DrawForm(request.POST or None, initial={"collected_on": clinic_today()})
     if request.method == "POST" and form.is_valid():
         try:
-            draw = services.draw_record(actor=request.user, patient=patient, **form.cleaned_data)
+            draw = draw_record(actor=request.user, patient=patient, **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -96,21 +106,6 @@ def draw_create(request, patient_id: int):
     )
 
 
-def _apply_row_errors(formset, exc: ValidationError) -> list[str]:
-    """Variant row errors from the service go onto their row; the rest are returned."""
-    leftovers = []
-    for error in exc.error_dict.get("variants", []):
-        params = error.params or {}
-        index = params.get("index")
-        if index is not None and index < len(formset.forms):
-            field = params.get("field")
-            form = formset.forms[index]
-            form.add_error(field if field in form.fields else None, params.get("message"))
-        else:
-            leftovers.extend(error.messages)
-    return leftovers
-
-
 @require_http_methods(["GET", "POST"])
 @role_required(Action.RECORD_RESULT)
 def result_create(request, draw_id: int):
@@ -119,33 +114,54 @@ def result_create(request, draw_id: int):
         pk=draw_id,
         patient__in=patients_visible_to(request.user),
     )
-    form = ResultForm(request.POST or None, initial={"reported_on": clinic_today()})
-    formset = VariantFormSet(request.POST or None, prefix="variants")
-    variant_errors: list[str] = []
-    if request.method == "POST" and "add_row" in request.POST:
+    if request.method == "GET":
+        form = ResultForm(initial={"reported_on": clinic_today()})
+        return _result_page(request, draw, form, VariantFormSet(prefix=VARIANTS))
+    data, rows_problem = _with_readable_rows(request.POST)
+    if "add_row" in data:
         # Without JavaScript: redisplay with one more empty row.
-        data = request.POST.copy()
-        data["variants-TOTAL_FORMS"] = str(int(data.get("variants-TOTAL_FORMS", 1)) + 1)
-        form, formset = ResultForm(data), VariantFormSet(data, prefix="variants")
-    elif request.method == "POST" and form.is_valid() and formset.is_valid():
-        rows = [f.cleaned_data for f in formset.forms if not f.is_blank()]
-        try:
-            services.result_record(
-                actor=request.user, draw=draw, variants=rows, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            variant_errors = _apply_row_errors(formset, exc)
-            rest = {k: v for k, v in exc.error_dict.items() if k != "variants"}
-            if rest:
-                apply_service_errors(form, ValidationError(rest))
-        else:
-            messages.success(request, "Result recorded; the surveillance check runs now.")
-            return redirect("patient-detail", patient_id=draw.patient_id)
+        count = VariantFormSet(data, prefix=VARIANTS).total_form_count()
+        data[f"{VARIANTS}-TOTAL_FORMS"] = str(count + 1)
+    form, formset = ResultForm(data), VariantFormSet(data, prefix=VARIANTS)
+    if rows_problem:
+        form.is_valid()  # show every other problem too
+        return _result_page(request, draw, form, formset, [rows_problem])
+    if "add_row" in data or not (form.is_valid() and formset.is_valid()):
+        return _result_page(request, draw, form, formset)
+    rows = [f.cleaned_data for f in formset.forms if not f.is_blank()]
+    try:
+        result_record(actor=request.user, draw=draw, variants=rows, **form.cleaned_data)
+    except ValidationError as exc:
+        variant_errors = apply_service_errors(form, exc, formsets={VARIANTS: formset})
+        return _result_page(request, draw, form, formset, variant_errors)
+    messages.success(request, "Result recorded; the surveillance check runs now.")
+    return redirect("patient-detail", patient_id=draw.patient_id)
+
+
+def _with_readable_rows(post) -> tuple[QueryDict, str | None]:
+    """The posted result form, and a message when its count of variant rows (the formset's
+    management form) is missing or not a count. The rows are then counted from the fields
+    that did arrive, so nothing typed is lost, and nothing is saved until the page has been
+    seen again."""
+    data = post.copy()
+    management = VariantFormSet(data, prefix=VARIANTS).management_form
+    if management.is_valid() and management.cleaned_data["TOTAL_FORMS"] >= 0:
+        return data, None
+    indexes = [int(match[1]) for key in data if (match := _ROW_FIELD.match(key))]
+    count = min(max(indexes, default=0) + 1, VariantFormSet.max_num)
+    data[f"{VARIANTS}-TOTAL_FORMS"], data[f"{VARIANTS}-INITIAL_FORMS"] = str(count), "0"
+    return data, (
+        "The list of variant rows did not arrive complete, so nothing was saved. "
+        "Check the variants below and save again."
+    )
+
+
+def _result_page(request, draw, form, formset, variant_errors=()):
     return render(
         request,
         "surveillance/result_form.html",
         {"form": form, "formset": formset, "draw": draw, "patient": draw.patient,
-         "variant_errors": variant_errors},
+         "variant_errors": list(variant_errors)},
     )  # fmt: skip
 
 
@@ -157,7 +173,7 @@ def variant_row(request):
         index = max(0, min(int(request.GET.get("index", "1")), 29))
     except ValueError:
         index = 1
-    formset = VariantFormSet(prefix="variants")
+    formset = VariantFormSet(prefix=VARIANTS)
     return render(
         request,
         "surveillance/_variant_row.html",
@@ -171,21 +187,15 @@ def alert_resolve_view(request, alert_id: int):
     alert = get_object_or_404(alerts_visible_to(request.user), pk=alert_id)
     if not may_resolve(request.user, alert):
         raise PermissionDenied("Only an oncologist may decide on an ESR1 alert.")
-    if alert.status != "open":
+    if alert.status != AlertStatus.OPEN:
         messages.info(request, "This alert has already been resolved.")
         return redirect("patient-detail", patient_id=alert.patient_id)
-    decisions = allowed_decisions(alert)
-    form = ResolveForm(request.POST or None, decisions=decisions)
+    form = ResolveForm(request.POST or None, decisions=allowed_decisions(alert))
     if request.method == "POST" and form.is_valid():
         try:
             alert_resolve(actor=request.user, alert=alert, **form.service_data())
         except ValidationError as exc:
-            errors = (
-                exc.error_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.error_list}
-            )
-            if "non_field_errors" in errors:
-                errors[NON_FIELD_ERRORS] = errors.pop("non_field_errors")
-            apply_service_errors(form, ValidationError(errors))
+            apply_service_errors(form, exc)
         else:
             messages.success(request, f"Decision recorded: {alert.get_kind_display()} resolved.")
             return redirect("patient-detail", patient_id=alert.patient_id)

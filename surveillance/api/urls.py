@@ -1,12 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from surveillance.api.alerts import AlertViewSet, WorklistView
-from surveillance.api.records import DrawViewSet, ResultViewSet
+from surveillance.api import views
 
 router = SimpleRouter()
-router.register("draws", DrawViewSet, basename="draw")
-router.register("results", ResultViewSet, basename="result")
-router.register("alerts", AlertViewSet, basename="alert")
+router.register("draws", views.DrawViewSet, basename="draw")
+router.register("results", views.ResultViewSet, basename="result")
+router.register("alerts", views.AlertViewSet, basename="alert")
 
-urlpatterns = router.urls + [path("worklist/", WorklistView.as_view(), name="worklist")]
+urlpatterns = router.urls + [path("worklist/", views.WorklistView.as_view(), name="worklist")]

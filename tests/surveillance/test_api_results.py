@@ -3,8 +3,8 @@ from django.apps import apps
 from rest_framework.test import APIClient
 
 from patients.models import PendingEvaluation
-from surveillance import services
 from surveillance.models import Draw, Result, Variant
+from surveillance.services import records
 from tests.factories import (
     TODAY,
     DrawFactory,
@@ -21,7 +21,7 @@ URL = "/api/v1/results/"
 
 @pytest.fixture(autouse=True)
 def _clinic_today(monkeypatch):
-    monkeypatch.setattr(services, "clinic_today", lambda: TODAY)
+    monkeypatch.setattr(records, "clinic_today", lambda: TODAY)
 
 
 def client_for(user=None) -> APIClient:

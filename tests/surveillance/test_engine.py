@@ -12,8 +12,8 @@ from pghistory import core as pghistory_core
 
 from patients.models import PendingEvaluation, Treatment
 from surveillance import engine
-from surveillance.decisions import alert_resolve
 from surveillance.models import Alert, Draw, SurveillanceState
+from surveillance.services import alert_resolve
 from tests.factories import (
     TODAY,
     AppointmentFactory,

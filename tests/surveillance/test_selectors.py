@@ -5,7 +5,7 @@ from django.db import connection
 
 from surveillance import engine
 from surveillance.selectors import worklist_for
-from tests.factories import PatientFactory, TreatmentFactory, days
+from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def test_nurse_worklist_pages_are_read_off_the_index(nurse, oncologist):
     for start in (-100, -52):
         TreatmentFactory(patient=PatientFactory(oncologist=oncologist), start_date=days(start))
     engine.run_all()
-    page = worklist_for(user=nurse)[:50]
+    page = worklist_for(user=nurse, today=TODAY).alerts[:50]
     assert [a.kind for a in page] == ["draw_overdue", "draw_due"]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")

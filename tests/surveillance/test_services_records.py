@@ -5,9 +5,8 @@ from django.apps import apps
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 
 from patients.models import PendingEvaluation
-from surveillance import services
 from surveillance.models import Draw, Result, Variant
-from surveillance.services import draw_cancel, draw_record, result_record
+from surveillance.services import VariantRowError, draw_cancel, draw_record, records, result_record
 from tests.factories import TODAY, DrawFactory, PatientFactory, ResultFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _clinic_today(monkeypatch):
-    monkeypatch.setattr(services, "clinic_today", lambda: TODAY)
+    monkeypatch.setattr(records, "clinic_today", lambda: TODAY)
 
 
 @pytest.fixture
@@ -32,13 +31,10 @@ def errors_of(excinfo) -> dict:
     return excinfo.value.message_dict
 
 
-def row_errors(excinfo) -> list[dict]:
-    """The variant-row errors as (index, field, message) params."""
-    return [
-        error.params
-        for error in excinfo.value.error_dict["variants"]
-        if error.code == services.VARIANT_ROW_CODE
-    ]
+def row_errors(excinfo) -> list[VariantRowError]:
+    """The variant-row errors: row index, field and message, typed."""
+    errors = excinfo.value.error_dict["variants"]
+    return [error for error in errors if isinstance(error, VariantRowError)]
 
 
 def last_event(model, obj_id):
@@ -147,7 +143,7 @@ def test_accession_race_lost_to_the_constraint_is_a_field_error(
     nurse, patient, collected, monkeypatch
 ):
     # The check ran before the other write committed: the constraint has the last word.
-    monkeypatch.setattr(services, "_accession_errors", lambda **kwargs: {})
+    monkeypatch.setattr(records, "_check_accession", lambda errors, **kwargs: None)
     with pytest.raises(ValidationError) as excinfo:
         draw_record(
             actor=nurse, patient=patient, collected_on=TODAY, assay="guardant360_cdx",
@@ -287,9 +283,9 @@ def test_one_bad_variant_names_its_row_and_saves_nothing(nurse, collected):
             variants=[variant(), variant("ESR1", "D538", "1.0"), variant("ESR1", "Y537S")],
         )  # fmt: skip
 
-    (params,) = row_errors(excinfo)
-    assert (params["index"], params["row"], params["field"]) == (1, 2, "protein_change")
-    assert "Cannot read protein change 'D538'" in params["message"]
+    (error,) = row_errors(excinfo)
+    assert (error.index, error.field, error.row_count) == (1, "protein_change", 3)
+    assert error.detail.startswith("Cannot read protein change 'D538'")
     # The flat message reads on its own where the structure is lost (forms, logs).
     assert errors_of(excinfo)["variants"][0].startswith("Variant 2, protein change: Cannot read")
     assert not Result.objects.exists()
@@ -320,9 +316,9 @@ def test_vaf_must_be_above_zero_and_at_most_100(nurse, collected, vaf, message):
             actor=nurse, draw=collected, reported_on=TODAY, status="final",
             variants=[variant(vaf=vaf)],
         )  # fmt: skip
-    (params,) = row_errors(excinfo)
-    assert params["field"] == "vaf_percent"
-    assert message in params["message"]
+    (error,) = row_errors(excinfo)
+    assert error.field == "vaf_percent"
+    assert message in error.detail
 
 
 def test_vaf_of_exactly_100_and_tiny_vafs_are_accepted(nurse, collected):
@@ -351,8 +347,8 @@ def test_malformed_rows_are_row_errors(nurse, collected, row, field):
         result_record(
             actor=nurse, draw=collected, reported_on=TODAY, status="final", variants=[row]
         )
-    (params,) = row_errors(excinfo)
-    assert params["field"] == field
+    (error,) = row_errors(excinfo)
+    assert error.field == field
 
 
 def test_duplicate_variant_in_one_result_is_refused(nurse, collected):
@@ -361,9 +357,9 @@ def test_duplicate_variant_in_one_result_is_refused(nurse, collected):
             actor=nurse, draw=collected, reported_on=TODAY, status="final",
             variants=[variant("ESR1", "D538G", "0.4"), variant("esr1", "p.Asp538Gly", "0.5")],
         )  # fmt: skip
-    (params,) = row_errors(excinfo)
-    assert (params["index"], params["field"]) == (1, "protein_change")
-    assert "already listed as variant 1" in params["message"]
+    (error,) = row_errors(excinfo)
+    assert (error.index, error.field) == (1, "protein_change")
+    assert "already listed as variant 1" in error.detail
 
 
 def test_second_result_for_a_draw_is_a_draw_error(nurse, collected):
@@ -376,7 +372,7 @@ def test_second_result_for_a_draw_is_a_draw_error(nurse, collected):
 
 def test_second_result_race_lost_to_the_constraint_is_a_draw_error(nurse, collected, monkeypatch):
     ResultFactory(draw=collected)  # saved by a concurrent request; the draw not yet updated
-    monkeypatch.setattr(services, "_result_draw_error", lambda draw: None)
+    monkeypatch.setattr(records, "_result_draw_error", lambda draw: None)
     with pytest.raises(ValidationError) as excinfo:
         result_record(actor=nurse, draw=collected, reported_on=TODAY, status="final")
     assert "draw" in errors_of(excinfo)

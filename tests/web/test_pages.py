@@ -292,6 +292,66 @@ def test_result_form_add_row_without_javascript(client, nurse, oncologist):
     assert 'name="variants-2-protein_change"' in row and 'value="3"' in row
 
 
+ROWS_NOT_COMPLETE = "The list of variant rows did not arrive complete, so nothing was saved."
+
+
+@pytest.mark.parametrize(
+    "management",
+    [
+        {"variants-TOTAL_FORMS": "two", "variants-INITIAL_FORMS": "0"},
+        {"variants-TOTAL_FORMS": "two", "variants-INITIAL_FORMS": "0", "add_row": "1"},
+        {"variants-TOTAL_FORMS": "", "variants-INITIAL_FORMS": "0"},
+        {"variants-TOTAL_FORMS": "-1", "variants-INITIAL_FORMS": "0"},
+        {},  # no management form at all
+        {"add_row": "1"},
+    ],
+    ids=["not-a-number", "not-a-number-add-row", "blank", "negative", "missing", "missing-add-row"],
+)
+def test_result_form_with_an_unreadable_row_count_is_a_form_error(
+    client, nurse, oncologist, management
+):
+    patient = overdue_patient(oncologist)
+    draw = DrawFactory(patient=patient, status="collected", collected_on=days(-4))
+    client.force_login(nurse)
+    data = _result_post(draw, [("ESR1", "D538G", "0.3"), ("PIK3CA", "H1047R", "12")])
+    del data["variants-TOTAL_FORMS"], data["variants-INITIAL_FORMS"]
+    response = client.post(f"/draws/{draw.id}/result/", data | management)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert ROWS_NOT_COMPLETE in html
+    # The rows that did arrive are shown again, so nothing typed is lost.
+    rows = response.context["formset"].forms
+    assert len(rows) == (3 if "add_row" in management else 2)
+    assert 'value="H1047R"' in html
+    assert not Result.objects.filter(draw=draw).exists()
+    draw.refresh_from_db()
+    assert draw.status == "collected"
+
+
+def test_result_form_add_row_reads_the_row_count_as_the_formset_does(client, nurse, oncologist):
+    patient = overdue_patient(oncologist)
+    draw = DrawFactory(patient=patient, status="collected", collected_on=days(-4))
+    client.force_login(nurse)
+    data = _result_post(draw, [("ESR1", "", "")], add_row="1") | {"variants-TOTAL_FORMS": "1.0"}
+    response = client.post(f"/draws/{draw.id}/result/", data)
+    assert response.status_code == 200
+    assert len(response.context["formset"].forms) == 2
+
+
+def test_result_form_saves_once_the_rows_are_sent_again(client, nurse, oncologist):
+    patient = overdue_patient(oncologist)
+    draw = DrawFactory(patient=patient, status="collected", collected_on=days(-4))
+    client.force_login(nurse)
+    data = _result_post(draw, [("ESR1", "D538G", "0.3")]) | {"variants-TOTAL_FORMS": "x"}
+    assert client.post(f"/draws/{draw.id}/result/", data).status_code == 200
+    response = client.post(
+        f"/draws/{draw.id}/result/", _result_post(draw, [("ESR1", "D538G", "0.3")])
+    )
+    assert response.status_code == 302
+    assert Result.objects.get(draw=draw).esr1_status == "detected"
+
+
 def test_oncologist_resolves_switched_from_the_page(client, oncologist):
     patient = positive_patient(oncologist)
     engine.run_all()

@@ -1,18 +1,21 @@
-"""Resolving alerts: the oncologist's decision on an ESR1 alert, a nurse closing a
-logistics alert. Each decision is one transaction with its audit trail."""
+"""Resolving alerts (SPEC section 5.6): the oncologist's decision on an ESR1 alert, a nurse
+closing a logistics alert. Each decision is checked first (errors in the shape of
+config.errors), then made in one transaction with its audit trail and the re-evaluation mark.
+"""
 
 from datetime import date, timedelta
 
 import pghistory
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.roles import Action, can
-from patients.models import Drug, DrugClass, Treatment, clinic_today
+from accounts.roles import Action, can, require
+from config.errors import Errors
+from patients.models import Drug, DrugClass, EndReason, Setting, Treatment, clinic_today
 from patients.outbox import patient_changed
 from patients.services import TREATMENT_LOOKAHEAD_DAYS, treatment_create, treatment_update
-from surveillance.models import ESR1_KINDS, Alert, Decision, Draw
+from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Decision, Draw, DrawStatus
 
 ESR1_DECISIONS = {Decision.SWITCHED, Decision.REPEAT_TEST, Decision.DEFERRED, Decision.DISMISSED}
 LOGISTICS_DECISIONS = {Decision.DONE, Decision.DISMISSED}
@@ -25,11 +28,14 @@ def allowed_decisions(alert: Alert) -> set[str]:
     return ESR1_DECISIONS if alert.kind in ESR1_KINDS else LOGISTICS_DECISIONS
 
 
+def _resolve_action(alert: Alert) -> str:
+    if alert.kind in ESR1_KINDS:
+        return Action.RESOLVE_ESR1_ALERT
+    return Action.RESOLVE_LOGISTICS_ALERT
+
+
 def may_resolve(user, alert: Alert) -> bool:
-    action = (
-        Action.RESOLVE_ESR1_ALERT if alert.kind in ESR1_KINDS else Action.RESOLVE_LOGISTICS_ALERT
-    )
-    return can(user, action)
+    return can(user, _resolve_action(alert))
 
 
 def alert_resolve(
@@ -42,56 +48,31 @@ def alert_resolve(
     new_endocrine_therapy: str | None = None,
     date: date | None = None,
 ) -> Alert:
-    if not may_resolve(actor, alert):
-        raise PermissionDenied("Only an oncologist may decide on an ESR1 alert.")
+    require(actor, _resolve_action(alert), "Only an oncologist may decide on an ESR1 alert.")
     note = (note or "").strip()
     today = clinic_today()
-    errors: dict[str, str] = {}
-    if decision not in allowed_decisions(alert):
-        choices = ", ".join(sorted(allowed_decisions(alert)))
-        errors["decision"] = (
-            f"'{decision}' is not a decision for this alert. Choose one of: {choices}."
-        )
-    if decision in NOTE_REQUIRED and not note:
-        errors["note"] = f"A note is required when the decision is '{decision}'."
+    errors = Errors()
+    _check_decision(errors, alert=alert, decision=decision, note=note)
     serd = None
     if decision == Decision.SWITCHED:
-        if switch_date is None:
-            errors["switch_date"] = "Give the date the SERD starts."
-        elif switch_date > today + timedelta(days=TREATMENT_LOOKAHEAD_DAYS):
-            errors["switch_date"] = (
-                f"The switch date may be at most {TREATMENT_LOOKAHEAD_DAYS} days ahead "
-                "(the limit for any treatment date)."
-            )
-        serd = Drug.objects.filter(code=new_endocrine_therapy or "").first()
-        if serd is None or serd.drug_class != DrugClass.SERD:
-            serds = ", ".join(
-                Drug.objects.filter(drug_class=DrugClass.SERD).values_list("code", flat=True)
-            )
-            errors["new_endocrine_therapy"] = f"Choose a SERD: {serds}."
+        serd = _check_switch(errors, switch_date, new_endocrine_therapy, today=today)
     if decision == Decision.REPEAT_TEST:
-        if date is None:
-            errors["date"] = "Give the date of the repeat blood draw."
-        elif date < today:
-            errors["date"] = "The repeat draw cannot be planned in the past."
-        elif date > today + timedelta(days=MAX_DAYS_AHEAD):
-            errors["date"] = f"The repeat draw may be at most {MAX_DAYS_AHEAD} days ahead."
-    if errors:
-        raise ValidationError(errors)
+        _check_repeat_date(errors, date, today=today)
+    errors.raise_if_any()
 
-    details: dict = {}
     try:
         with transaction.atomic(), pghistory.context(user=actor.pk, source="alert-decision"):
             locked = Alert.objects.select_for_update().get(pk=alert.pk)
-            if locked.status != "open":
+            if locked.status != AlertStatus.OPEN:
                 raise ValidationError({"decision": "This alert has already been resolved."})
+            details: dict = {}
             if decision == Decision.SWITCHED:
                 details = _switch(
                     actor=actor, patient_id=locked.patient_id, switch_date=switch_date, serd=serd
                 )
             elif decision == Decision.REPEAT_TEST:
                 details = _plan_repeat(patient_id=locked.patient_id, on=date)
-            locked.status = "resolved"
+            locked.status = AlertStatus.RESOLVED
             locked.decision = decision
             locked.note = note
             locked.decision_details = details
@@ -106,9 +87,50 @@ def alert_resolve(
             patient_changed(locked.patient_id)
     except IntegrityError:
         raise ValidationError(
-            {"non_field_errors": "The record changed while saving this decision; reload and retry."}
+            {NON_FIELD_ERRORS: "The record changed while saving this decision; reload and retry."}
         ) from None
     return locked
+
+
+def _check_decision(errors: Errors, *, alert: Alert, decision: str, note: str) -> None:
+    if decision not in allowed_decisions(alert):
+        choices = ", ".join(sorted(allowed_decisions(alert)))
+        errors.add(
+            "decision", f"'{decision}' is not a decision for this alert. Choose one of: {choices}."
+        )
+    if decision in NOTE_REQUIRED and not note:
+        errors.add("note", f"A note is required when the decision is '{decision}'.")
+
+
+def _check_switch(
+    errors: Errors, switch_date: date | None, new_endocrine_therapy: str | None, *, today: date
+) -> Drug | None:
+    """Check a switch's date and SERD; the SERD from the catalogue when it is one."""
+    if switch_date is None:
+        errors.add("switch_date", "Give the date the SERD starts.")
+    elif switch_date > today + timedelta(days=TREATMENT_LOOKAHEAD_DAYS):
+        errors.add(
+            "switch_date",
+            f"The switch date may be at most {TREATMENT_LOOKAHEAD_DAYS} days ahead "
+            "(the limit for any treatment date).",
+        )
+    serd = Drug.objects.filter(code=new_endocrine_therapy or "").first()
+    if serd is None or serd.drug_class != DrugClass.SERD:
+        serds = ", ".join(
+            Drug.objects.filter(drug_class=DrugClass.SERD).values_list("code", flat=True)
+        )
+        errors.add("new_endocrine_therapy", f"Choose a SERD: {serds}.")
+        return None
+    return serd
+
+
+def _check_repeat_date(errors: Errors, on: date | None, *, today: date) -> None:
+    if on is None:
+        errors.add("date", "Give the date of the repeat blood draw.")
+    elif on < today:
+        errors.add("date", "The repeat draw cannot be planned in the past.")
+    elif on > today + timedelta(days=MAX_DAYS_AHEAD):
+        errors.add("date", f"The repeat draw may be at most {MAX_DAYS_AHEAD} days ahead.")
 
 
 def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:
@@ -116,7 +138,10 @@ def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:
     line with the same CDK4/6 inhibitor, through the treatment services (their checks, audit
     and re-evaluation apply)."""
     running = Treatment.objects.select_for_update().filter(
-        patient_id=patient_id, setting="metastatic", line_number=1, start_date__lte=switch_date
+        patient_id=patient_id,
+        setting=Setting.METASTATIC,
+        line_number=1,
+        start_date__lte=switch_date,
     )
     aromatase = [
         t for t in running
@@ -130,7 +155,9 @@ def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:
     if switch_date <= old.start_date:
         raise ValidationError({"switch_date": f"The switch must come after {old.start_date}."})
     try:
-        treatment_update(actor=actor, treatment=old, end_date=switch_date, end_reason="esr1_switch")
+        treatment_update(
+            actor=actor, treatment=old, end_date=switch_date, end_reason=EndReason.ESR1_SWITCH
+        )
         new = treatment_create(
             actor=actor, patient=old.patient, line_number=old.line_number, setting=old.setting,
             endocrine_therapy=serd, cdk46_inhibitor=old.cdk46_inhibitor_id, start_date=switch_date,
@@ -149,11 +176,13 @@ def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:
 
 def _plan_repeat(*, patient_id: int, on: date) -> dict:
     planned = (
-        Draw.objects.select_for_update().filter(patient_id=patient_id, status="planned").first()
+        Draw.objects.select_for_update()
+        .filter(patient_id=patient_id, status=DrawStatus.PLANNED)
+        .first()
     )
     if planned is None:
         planned = Draw.objects.create(
-            patient_id=patient_id, status="planned", due_date=on, pinned=True
+            patient_id=patient_id, status=DrawStatus.PLANNED, due_date=on, pinned=True
         )
     else:
         planned.due_date = on

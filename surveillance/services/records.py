@@ -1,15 +1,14 @@
 """Writes to draws and results (SPEC sections 3, 4 and 5.4).
 
-Each write validates everything first and raises one `ValidationError` keyed by field, then
-makes its change in one transaction with the audit context and the re-evaluation mark
-(`patients.outbox.patient_changed`), so a change is never half-saved and never goes
-unevaluated. The API and the HTML forms both call these; serializers and forms only parse.
+Each write validates everything first and raises one `ValidationError` keyed by field (the
+shape in config.errors), then makes its change in one transaction with the audit context and
+the re-evaluation mark (`patients.outbox.patient_changed`), so a change is never
+half-saved and never goes unevaluated. The API and the HTML forms both call these;
+serializers and forms only parse.
 
-Variant rows are validated one by one and every problem is reported. A row's error is a
-`ValidationError` with code `variant_row` and params `index` (0-based), `row` (1-based) and
-`field`, so a caller can rebuild per-row errors (the API answers
-`{"variants": {"1": {"protein_change": [...]}}}`, the shape DRF gives its own list errors);
-its plain message ("Variant 2, protein change: ...") reads well where the structure is lost.
+Variant rows are validated one by one and every problem is reported, each as a
+`VariantRowError` under `variants` (row index, field, message): the API nests it as
+`{"variants": {"1": {"protein_change": [...]}}}`, the result form shows it on its row.
 """
 
 from __future__ import annotations
@@ -20,10 +19,11 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 import pghistory
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.roles import Action, can
+from accounts.roles import Action, require
+from config.errors import Errors, RowError
 from patients.models import Patient, clinic_today
 from patients.outbox import patient_changed
 from surveillance import variants as esr1_variants
@@ -36,19 +36,24 @@ from surveillance.models import (
     Variant,
 )
 
-VARIANT_ROW_CODE = "variant_row"
 VAF_MAX_DECIMAL_PLACES = 4  # Variant.vaf_percent is numeric(7, 4)
 CANCEL_REASON_MAX_LENGTH = Draw._meta.get_field("cancel_reason").max_length
 ACCESSION_MAX_LENGTH = Draw._meta.get_field("accession").max_length
 GENE_MAX_LENGTH = Variant._meta.get_field("gene").max_length
 _GENE_SYMBOL = re.compile(r"[A-Z][A-Z0-9-]*", re.ASCII)
 
-_VARIANT_FIELD_LABELS = {
-    "gene": "gene",
-    "protein_change": "protein change",
-    "vaf_percent": "VAF",
-    NON_FIELD_ERRORS: "entry",
-}
+
+class VariantRowError(RowError):
+    """A problem in one variant row of a result; its plain message reads
+    "Variant 2, protein change: ..."."""
+
+    noun = "Variant"
+    labels = {
+        "gene": "gene",
+        "protein_change": "protein change",
+        "vaf_percent": "VAF",
+        NON_FIELD_ERRORS: "entry",
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -61,11 +66,12 @@ def draw_record(
 ) -> Draw:
     """Record a collected blood sample. A planned draw of the patient is fulfilled in place
     (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made."""
-    _require(actor, Action.RECORD_DRAW)
+    require(actor, Action.RECORD_DRAW)
     accession = (accession or "").strip()
-    errors = _draw_errors(patient=patient, collected_on=collected_on, assay=assay)
-    errors.update(_accession_errors(assay=assay, accession=accession))
-    _raise_if(errors)
+    errors = Errors()
+    _check_draw(errors, patient=patient, collected_on=collected_on, assay=assay)
+    _check_accession(errors, assay=assay, accession=accession)
+    errors.raise_if_any()
 
     try:
         with pghistory.context(user=actor.pk), transaction.atomic():
@@ -97,17 +103,17 @@ def draw_cancel(*, actor, draw: Draw, reason: str) -> Draw:
     The accession is released (cleared on the row; the audit history keeps it) because the
     usual mistake is a tube entered against the wrong patient, and the same accession must
     then be recordable on the right one: it is unique per assay across all draws."""
-    _require(actor, Action.RECORD_DRAW)
+    require(actor, Action.RECORD_DRAW)
     reason = (reason or "").strip()
-    errors: dict[str, list[str]] = {}
+    errors = Errors()
     if not reason:
-        errors["reason"] = ["Say why the draw is cancelled (e.g. recorded for the wrong patient)."]
+        errors.add("reason", "Say why the draw is cancelled (e.g. recorded for the wrong patient).")
     elif len(reason) > CANCEL_REASON_MAX_LENGTH:
-        errors["reason"] = [f"Keep the reason to {CANCEL_REASON_MAX_LENGTH} characters or fewer."]
+        errors.add("reason", f"Keep the reason to {CANCEL_REASON_MAX_LENGTH} characters or fewer.")
     status_error = _cancel_status_error(draw.status, draw.pk)
     if status_error:
-        errors[NON_FIELD_ERRORS] = [status_error]
-    _raise_if(errors)
+        errors.add(NON_FIELD_ERRORS, status_error)
+    errors.raise_if_any()
 
     with pghistory.context(user=actor.pk), transaction.atomic():
         locked = Draw.objects.select_for_update().get(pk=draw.pk)
@@ -140,42 +146,42 @@ def _cancel_status_error(status: str, draw_id: int) -> str | None:
     return None
 
 
-def _draw_errors(*, patient: Patient, collected_on, assay: str) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
+def _check_draw(errors: Errors, *, patient: Patient, collected_on, assay: str) -> None:
     if not isinstance(collected_on, date):
-        errors["collected_on"] = ["Give the date the sample was collected (YYYY-MM-DD)."]
+        errors.add("collected_on", "Give the date the sample was collected (YYYY-MM-DD).")
     else:
         today = clinic_today()
         if collected_on > today:
-            errors["collected_on"] = [
-                f"The collection date {collected_on} is in the future (today is {today})."
-            ]
+            errors.add(
+                "collected_on",
+                f"The collection date {collected_on} is in the future (today is {today}).",
+            )
         elif collected_on < patient.birth_date:
-            errors["collected_on"] = [
+            errors.add(
+                "collected_on",
                 f"The collection date {collected_on} is before the patient's birth date "
-                f"{patient.birth_date}."
-            ]
+                f"{patient.birth_date}.",
+            )
     if assay not in Assay.values:
-        errors["assay"] = [f"Unknown assay {assay!r}. Choose one of: {', '.join(Assay.values)}."]
-    return errors
+        errors.add("assay", f"Unknown assay {assay!r}. Choose one of: {', '.join(Assay.values)}.")
 
 
-def _accession_errors(*, assay: str, accession: str) -> dict[str, list[str]]:
+def _check_accession(errors: Errors, *, assay: str, accession: str) -> None:
     if not accession:
-        return {}
+        return
     if len(accession) > ACCESSION_MAX_LENGTH:
-        return {"accession": [f"Keep the accession to {ACCESSION_MAX_LENGTH} characters."]}
+        errors.add("accession", f"Keep the accession to {ACCESSION_MAX_LENGTH} characters.")
+        return
     clash = Draw.objects.filter(assay=assay, accession=accession).first()
     if clash is None:
-        return {}
+        return
     label = Assay(assay).label if assay in Assay.values else assay
-    return {
-        "accession": [
-            f"Accession {accession} is already recorded for a {label} sample "
-            f"(draw {clash.pk}, collected {clash.collected_on}). Check the label on the tube; "
-            f"accessions are unique per assay."
-        ]
-    }
+    errors.add(
+        "accession",
+        f"Accession {accession} is already recorded for a {label} sample "
+        f"(draw {clash.pk}, collected {clash.collected_on}). Check the label on the tube; "
+        f"accessions are unique per assay.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,25 +200,25 @@ def result_record(
 ) -> Result:
     """Record the laboratory report for a collected draw: variants in canonical form, the
     derived ESR1 status, and the draw marked resulted."""
-    _require(actor, Action.RECORD_RESULT)
+    require(actor, Action.RECORD_RESULT)
     rows = list(variants or [])
     comment = (comment or "").strip()
 
-    errors: dict[str, list] = {}
+    errors = Errors()
     draw_error = _result_draw_error(draw)
     if draw_error:
-        errors["draw"] = [draw_error]
+        errors.add("draw", draw_error)
     if status not in ResultStatus.values:
-        errors["status"] = [
-            f"Unknown result status {status!r}. Choose one of: {', '.join(ResultStatus.values)}."
-        ]
+        errors.add(
+            "status",
+            f"Unknown result status {status!r}. Choose one of: {', '.join(ResultStatus.values)}.",
+        )
     reported_error = _reported_on_error(reported_on, draw)
     if reported_error:
-        errors["reported_on"] = [reported_error]
+        errors.add("reported_on", reported_error)
     normalised, variant_errors = _normalise_rows(rows, result_status=status)
-    if variant_errors:
-        errors["variants"] = variant_errors
-    _raise_if(errors)
+    errors.extend("variants", variant_errors)
+    errors.raise_if_any()
 
     esr1 = esr1_variants.esr1_status(status, normalised)
     try:
@@ -283,43 +289,46 @@ def _reported_on_error(reported_on, draw: Draw) -> str | None:
 
 def _normalise_rows(
     rows: list, *, result_status: str
-) -> tuple[list[esr1_variants.NormalisedVariant], list]:
-    """The variants in canonical form, or the errors: row errors when any row is wrong,
-    else errors about the list as a whole."""
+) -> tuple[list[esr1_variants.NormalisedVariant], list[str | VariantRowError]]:
+    """The variants in canonical form, or the errors: a `VariantRowError` for each problem
+    in a row when any row is wrong, else a message about the list as a whole."""
     if result_status == ResultStatus.FAILED and rows:
         return [], [
             "A failed result carries no variants: the sample could not be analysed. "
             "Send the variants with status 'final', or send no variants."
         ]
     normalised: list[esr1_variants.NormalisedVariant] = []
-    row_errors: list[ValidationError] = []
+    row_errors: list[VariantRowError] = []
     seen: dict[tuple[str, str], int] = {}
+
+    def problem(index: int, field: str, message: str) -> VariantRowError:
+        return VariantRowError(index, field, message, row_count=len(rows))
+
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            row_errors.append(
-                _row_error(index, NON_FIELD_ERRORS, "expected gene, protein_change, vaf_percent")
-            )
+            expected = "expected gene, protein_change, vaf_percent"
+            row_errors.append(problem(index, NON_FIELD_ERRORS, expected))
             continue
         errors_before = len(row_errors)
         gene = protein_change = None
         try:
             gene = _gene_symbol(row.get("gene"))
         except esr1_variants.VariantParseError as exc:
-            row_errors.append(_row_error(index, "gene", str(exc)))
+            row_errors.append(problem(index, "gene", str(exc)))
         if gene is not None:
             try:
                 change = _protein_change(row.get("protein_change"), gene=gene)
                 protein_change = change.canonical
             except esr1_variants.VariantParseError as exc:
-                row_errors.append(_row_error(index, "protein_change", str(exc)))
+                row_errors.append(problem(index, "protein_change", str(exc)))
         vaf, vaf_error = _parse_vaf(row.get("vaf_percent"))
         if vaf_error:
-            row_errors.append(_row_error(index, "vaf_percent", vaf_error))
+            row_errors.append(problem(index, "vaf_percent", vaf_error))
         if protein_change is not None:
             key = (gene, protein_change)
             if key in seen:
                 row_errors.append(
-                    _row_error(
+                    problem(
                         index,
                         "protein_change",
                         f"{gene} {change.short} is already listed as variant {seen[key] + 1}; "
@@ -374,34 +383,9 @@ def _parse_vaf(value) -> tuple[Decimal | None, str | None]:
     return vaf, None
 
 
-def _row_error(index: int, field: str, message: str) -> ValidationError:
-    return ValidationError(
-        "Variant %(row)d, %(label)s: %(message)s",
-        code=VARIANT_ROW_CODE,
-        params={
-            "index": index,
-            "row": index + 1,
-            "field": field,
-            "label": _VARIANT_FIELD_LABELS.get(field, field),
-            "message": message,
-        },
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Shared
 # --------------------------------------------------------------------------------------------
-
-
-def _require(actor, action: str) -> None:
-    # The views check too; this keeps a page or script that forgets from writing anyway.
-    if not can(actor, action):
-        raise PermissionDenied("Your role does not allow this.")
-
-
-def _raise_if(errors: Mapping[str, list]) -> None:
-    if errors:
-        raise ValidationError(dict(errors))
 
 
 def _integrity_error(exc: IntegrityError) -> ValidationError:
@@ -416,6 +400,3 @@ def _integrity_error(exc: IntegrityError) -> ValidationError:
     return ValidationError(
         {NON_FIELD_ERRORS: ["This conflicts with a change saved at the same time. Try again."]}
     )
-
-
-# Alert decisions (resolving, switching, repeat tests) live in surveillance/decisions.py.
