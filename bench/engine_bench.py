@@ -462,7 +462,7 @@ def _prepare_database(patients: int, today: date) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from surveillance.management.commands.seed_cohort import seed_cohort
+    from surveillance.synthetic_cohort import seed_cohort
 
     connection.close()
     _recreate_database()
