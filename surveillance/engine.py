@@ -28,7 +28,7 @@ import functools
 import gc
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -117,10 +117,11 @@ def run_for_patients(patient_ids, *, today: date | None = None) -> RunStats:
             for stream in streams
         ]
         try:
-            for future in futures:
-                stats.add(future.result())
+            wait(futures, return_when=FIRST_EXCEPTION)
         finally:
-            stop.set()  # a failed stream stops the others after their current batch
+            stop.set()  # a failed stream, whichever, stops the others after their current batch
+        for future in futures:
+            stats.add(future.result())
     return stats
 
 

@@ -332,12 +332,13 @@ def test_parallel_streams_store_what_the_rules_decide(monkeypatch, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failing_stream_fails_the_run_and_stops_the_other(monkeypatch, settings):
+@pytest.mark.parametrize("failing_stream", [0, 1])
+def test_a_failing_stream_fails_the_run_and_stops_the_other(monkeypatch, settings, failing_stream):
     seed(300, 5, replace=True, no_audit=True)  # committed, for the streams' connections
     monkeypatch.setattr(engine, "BATCH_SIZE", 20)
     settings.SURVEILLANCE_ENGINE_WORKERS = 2
     ids = sorted(patients().values_list("id", flat=True))
-    doomed = next(i for i in ids if i % engine.LOCK_BUCKETS % 2 == 0)
+    doomed = next(i for i in ids if i % engine.LOCK_BUCKETS % 2 == failing_stream)
     run_batch = engine._run_batch
     batches = []
 
