@@ -523,7 +523,7 @@ def _bench_size(patients: int, today: date, args) -> tuple[list[dict], dict, str
         {"what": "seed_cohort (COPY, audited)", **seed, "queries": None},
         {"what": "engine run_all, first run", **first},
         {"what": "engine run_all, second run", **second},
-        {"what": "read floor (load_batch SELECTs, raw)", **floor},
+        {"what": "read floor (load SELECTs, raw)", **floor},
         {"what": "engine read only (load_batch)", **load},
     ]
     for label, loop in (("first", loop_first), ("second", loop_second)):

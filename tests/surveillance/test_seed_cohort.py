@@ -9,7 +9,6 @@ the database, as the end of a transactional test does.
 import hashlib
 import json
 import threading
-import time
 from datetime import date
 
 import pytest
@@ -334,19 +333,22 @@ def test_parallel_streams_store_what_the_rules_decide(monkeypatch, settings):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("failing_stream", [0, 1])
 def test_a_failing_stream_fails_the_run_and_stops_the_other(monkeypatch, settings, failing_stream):
-    seed(300, 5, replace=True, no_audit=True)  # committed, for the streams' connections
-    monkeypatch.setattr(engine, "BATCH_SIZE", 20)
+    seed(160, 5, replace=True, no_audit=True)  # committed, for the streams' connections
+    monkeypatch.setattr(engine, "BATCH_SIZE", 10)
     settings.SURVEILLANCE_ENGINE_WORKERS = 2
     ids = sorted(patients().values_list("id", flat=True))
     doomed = next(i for i in ids if i % engine.LOCK_BUCKETS % 2 == failing_stream)
     run_batch = engine._run_batch
     batches = []
+    failed = threading.Event()
 
     def failing(batch, **kwargs):
         batches.append(batch)
         if doomed in batch:
+            failed.set()
             raise RuntimeError("database went away")
-        time.sleep(0.05)  # the healthy stream is still at work when the other one fails
+        # The healthy stream is at its first batch when the other one fails.
+        assert failed.wait(30), "the failing stream never ran"
         return run_batch(batch, **kwargs)
 
     monkeypatch.setattr(engine, "_run_batch", failing)
