@@ -10,10 +10,11 @@ on that one data set:
   engine first run     engine.run_all(today): plans draws, opens alerts, writes states
   engine second run    the same again: steady state, nothing left to change (the written
                        tables ANALYZEd in between, as autovacuum would have done by then)
-  read floor           the SELECTs engine._load issues for every batch, replayed on a raw
-                       psycopg cursor with fetchall(): Postgres + transfer + row decoding,
-                       none of the engine's Python
-  engine._load         the engine's own read path (the floor plus building rules.PatientIn)
+  read floor           the SELECTs the engine's read (rules_input.load_batch) issues for every
+                       batch, replayed on a raw psycopg cursor with fetchall(): Postgres +
+                       transfer + row decoding, none of the engine's Python
+  engine read          rules_input.load_batch, the engine's own read path (the floor plus
+                       building rules.PatientIn)
   ORM loop, 1st/2nd    the same rules the way a straightforward implementation would apply
                        them: per patient, one ORM query per table, rules.evaluate, then
                        get/create/save per planned draw, alert and state. Run on a fresh
@@ -226,12 +227,12 @@ def _batches(ids: list[int], size: int):
 
 
 def phase_load(today: date) -> dict:
-    """engine._load for every batch: the engine's read path without rules or writes."""
-    from surveillance import engine
+    """rules_input.load_batch for every batch: the engine's read path without rules or
+    writes."""
+    from surveillance import engine, rules_input
     from surveillance.models import Patient
 
     ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    policy = engine.current_policy()
 
     # Under the same conditions as inside the engine's batches (e.g. its GC pause).
     paused = getattr(engine, "_gc_paused", contextlib.nullcontext)
@@ -240,24 +241,22 @@ def phase_load(today: date) -> dict:
         patients = 0
         for batch in _batches(ids, engine.BATCH_SIZE):
             with paused():
-                inputs, _, _ = engine._load(batch, today=today, policy=policy)
-            patients += len(inputs)
+                patients += len(rules_input.load_batch(batch, today=today).inputs)
         return {"patients": patients}
 
     return _measure(run)
 
 
 def phase_read_floor(today: date) -> dict:
-    """Replay the exact SELECTs engine._load issues (recorded in an untimed pass) on a raw
-    psycopg cursor, fetching every row: what reading the inputs costs before any Python
-    engine work."""
+    """Replay the exact SELECTs rules_input.load_batch issues (recorded in an untimed pass)
+    on a raw psycopg cursor, fetching every row: what reading the inputs costs before any
+    Python engine work."""
     from django.db import connection
 
-    from surveillance import engine
+    from surveillance import engine, rules_input
     from surveillance.models import Patient
 
     ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    policy = engine.current_policy()
     recorded: list[tuple[str, object]] = []
 
     def record(execute, sql, params, many, context):
@@ -266,7 +265,7 @@ def phase_read_floor(today: date) -> dict:
 
     for batch in _batches(ids, engine.BATCH_SIZE):
         with connection.execute_wrapper(record):
-            engine._load(batch, today=today, policy=policy)
+            rules_input.load_batch(batch, today=today)
     connection.ensure_connection()
     raw = connection.connection
 
@@ -314,98 +313,46 @@ def phase_loop(today: date, *, sample: int | None) -> dict:
 
 def _loop_one(patient_id: int, *, today: date, policy, stats: dict) -> None:
     """SPEC section 5 for one patient, the obvious way: a query per table, a save per row."""
+    from surveillance import rules
+
+    patient_in, draws, alerts = _loop_read(patient_id, today=today)
+    verdict = rules.evaluate(patient_in, today=today, policy=policy)
+    stats["evaluated"] += 1
+    stats["eligible"] += verdict.eligible
+    _loop_plan(patient_id, verdict, draws)
+    _loop_alerts(patient_id, verdict, alerts, policy=policy, stats=stats)
+    _loop_state(patient_id, verdict, today=today, policy=policy)
+
+
+def _loop_read(patient_id: int, *, today: date):
+    """The patient's rules input (the product's ORM adapter), its draws and its alerts."""
     from django.db.models import Q
-    from django.utils import timezone
 
     from patients.models import Appointment, Assessment, Patient, Treatment
-    from surveillance import rules
-    from surveillance.models import (
-        ESR1_KINDS,
-        LOGISTICS_KINDS,
-        Alert,
-        Draw,
-        Result,
-        SurveillanceState,
-        Variant,
-    )
+    from surveillance.models import ESR1_KINDS, Alert, Draw, Result, Variant
+    from surveillance.rules_input import patient_input
 
-    patient = Patient.objects.get(id=patient_id)
-    treatments = list(Treatment.objects.filter(patient_id=patient_id))
-    assessments = list(Assessment.objects.filter(patient_id=patient_id, response="PD"))
-    appointments = list(Appointment.objects.filter(patient_id=patient_id, date__gte=today))
     draws = list(Draw.objects.filter(patient_id=patient_id).exclude(status="cancelled"))
-    results = list(Result.objects.filter(draw__patient_id=patient_id))
-    variants = list(Variant.objects.filter(result__draw__patient_id=patient_id))
     alerts = list(
         Alert.objects.filter(patient_id=patient_id).filter(
             Q(status="open") | Q(kind__in=ESR1_KINDS)
         )
     )
-
-    variants_by_result: dict[int, list] = {}
-    for v in variants:
-        variants_by_result.setdefault(v.result_id, []).append(
-            rules.VariantIn(
-                v.gene,
-                v.protein_change,
-                v.short,
-                float(v.vaf_percent),
-                v.esr1_activating,
-                v.esr1_vus,
-            )  # fmt: skip
-        )
-    result_by_draw = {
-        r.draw_id: rules.ResultIn(
-            r.id, r.reported_on, r.status, r.esr1_status, tuple(variants_by_result.get(r.id, ()))
-        )
-        for r in results
-    }
-    patient_in = rules.PatientIn(
-        id=patient.id,
-        status=patient.status,
-        er_status=patient.er_status,
-        pr_status=patient.pr_status,
-        her2_status=patient.her2_status,
-        metastatic_sites=tuple(patient.metastatic_sites),
-        prior_adjuvant_ai=patient.prior_adjuvant_ai,
-        high_tumour_burden=patient.high_tumour_burden,
-        enrolled_on=patient.enrolled_on,
-        treatments=tuple(
-            rules.TreatmentIn(
-                t.id,
-                t.line_number,
-                t.setting,
-                t.endocrine_therapy_id,
-                t.cdk46_inhibitor_id,
-                t.start_date,
-                t.end_date,
-                t.end_reason or None,
-            )  # fmt: skip
-            for t in treatments
-        ),
-        assessments=tuple(rules.AssessmentIn(a.id, a.date, a.response) for a in assessments),
-        appointments=tuple(rules.AppointmentIn(a.id, a.date, a.kind) for a in appointments),
-        draws=tuple(
-            rules.DrawIn(
-                d.id,
-                d.status,
-                d.due_date,
-                d.collected_on,
-                d.assay or None,
-                d.pinned,
-                result_by_draw.get(d.id),
-            )  # fmt: skip
-            for d in draws
-        ),
-        alerts=tuple(
-            rules.AlertIn(a.id, a.kind, a.status, a.decision or None, frozenset(a.result_ids))
-            for a in alerts
-            if a.kind in ESR1_KINDS
-        ),
+    patient_in = patient_input(
+        Patient.objects.get(id=patient_id),
+        treatments=Treatment.objects.filter(patient_id=patient_id),
+        assessments=Assessment.objects.filter(patient_id=patient_id, response="PD"),
+        appointments=Appointment.objects.filter(patient_id=patient_id, date__gte=today),
+        draws=draws,
+        results=Result.objects.filter(draw__patient_id=patient_id),
+        variants=Variant.objects.filter(result__draw__patient_id=patient_id),
+        alerts=alerts,
     )
-    verdict = rules.evaluate(patient_in, today=today, policy=policy)
-    stats["evaluated"] += 1
-    stats["eligible"] += verdict.eligible
+    return patient_in, draws, alerts
+
+
+def _loop_plan(patient_id: int, verdict, draws) -> None:
+    from surveillance.models import Draw
 
     planned = next((d for d in draws if d.status == "planned"), None)
     if verdict.eligible and verdict.next_due_on is not None:
@@ -421,7 +368,12 @@ def _loop_one(patient_id: int, *, today: date, policy, stats: dict) -> None:
         planned.cancel_reason = f"No longer eligible: {verdict.reason}"
         planned.save(update_fields=["status", "cancel_reason", "updated_at"])
 
-    now = timezone.now()
+
+def _loop_alerts(patient_id: int, verdict, alerts, *, policy, stats: dict) -> None:
+    from django.utils import timezone
+
+    from surveillance.models import LOGISTICS_KINDS, Alert
+
     open_alerts = {(a.kind, a.subject): a for a in alerts if a.status == "open"}
     wanted = {(spec.kind, spec.subject): spec for spec in verdict.alerts}
     for key, spec in wanted.items():
@@ -443,11 +395,18 @@ def _loop_one(patient_id: int, *, today: date, policy, stats: dict) -> None:
                 setattr(current, f, value)
             current.save(update_fields=[*values, "updated_at"])
             stats["updated"] += 1
+    now = timezone.now()
     for key, current in open_alerts.items():
         if key not in wanted and current.kind in LOGISTICS_KINDS:
             current.status, current.decision, current.resolved_at = "resolved", "auto", now
             current.save(update_fields=["status", "decision", "resolved_at", "updated_at"])
             stats["resolved"] += 1
+
+
+def _loop_state(patient_id: int, verdict, *, today: date, policy) -> None:
+    from django.utils import timezone
+
+    from surveillance.models import SurveillanceState
 
     SurveillanceState.objects.update_or_create(
         patient_id=patient_id,
@@ -459,7 +418,7 @@ def _loop_one(patient_id: int, *, today: date, policy, stats: dict) -> None:
             "next_draw_due": verdict.next_due_on,
             "surveillance_treatment_id": verdict.surveillance_treatment_id,
             "evaluated_for": today,
-            "evaluated_at": now,
+            "evaluated_at": timezone.now(),
             "policy_version": policy.version,
         },
     )
@@ -502,7 +461,7 @@ def _prepare_database(patients: int, today: date) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from surveillance.management.commands.seed_cohort import seed_cohort
+    from surveillance.synthetic_cohort import seed_cohort
 
     connection.close()
     _recreate_database()
@@ -563,8 +522,8 @@ def _bench_size(patients: int, today: date, args) -> tuple[list[dict], dict, str
         {"what": "seed_cohort (COPY, audited)", **seed, "queries": None},
         {"what": "engine run_all, first run", **first},
         {"what": "engine run_all, second run", **second},
-        {"what": "read floor (_load SELECTs, raw)", **floor},
-        {"what": "engine._load only", **load},
+        {"what": "read floor (load SELECTs, raw)", **floor},
+        {"what": "engine read only (load_batch)", **load},
     ]
     for label, loop in (("first", loop_first), ("second", loop_second)):
         n = loop["detail"]["sample"]

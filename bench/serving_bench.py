@@ -864,7 +864,7 @@ def _prepare_database(patients: int, today: date) -> None:
     from django.db import connection
 
     from surveillance import engine
-    from surveillance.management.commands.seed_cohort import seed_cohort
+    from surveillance.synthetic_cohort import seed_cohort
 
     name = _database_name()
     connection.close()

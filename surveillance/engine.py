@@ -10,13 +10,17 @@ run, the minute sweep, per-patient tasks and the CLI can overlap without duplica
 losing an alert.
 The partial unique index on open alerts is the last line of defence.
 
+Reading is surveillance.rules_input (one loader per table, the same translation to rules
+inputs as for model instances); the SQL helpers and the INSERT column lists built from the
+models are surveillance.bulk.
+
 Speed (bench/engine_bench.py; 100,000 patients, 2 cores): most of a run is Python, so the
-engine avoids Python work it does not need. Rows are fetched as plain tuples (`_rows`),
-batch ids travel as one array parameter (`_any`), variants the rules never read are not
-loaded, writes send their rows as one JSON document (`_write`), the cyclic GC is paused
-per batch (`_gc_paused`), draw and alert history rows are written set-wise
-(`_own_history`) and large runs overlap two streams of batches (`run_for_patients`). None of
-it changes what the rules are given or decide;
+engine avoids Python work it does not need. Rows are fetched as plain tuples
+(`bulk.fetch_rows`), batch ids travel as one array parameter (`bulk.any_id`), variants the
+rules never read are not loaded, writes send their rows as one JSON document (`_write`), the
+cyclic GC is paused per batch (`_gc_paused`), draw and alert history rows are written
+set-wise (`_own_history`) and large runs overlap two streams of batches
+(`run_for_patients`). None of it changes what the rules are given or decide;
 tests/surveillance/test_seed_cohort.py checks that against row-by-row ORM inputs.
 """
 
@@ -24,8 +28,7 @@ import functools
 import gc
 import json
 import threading
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -34,30 +37,24 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from pghistory import core as pghistory_core
 
 from patients.audit import history_trigger_ignore_list
 from patients.models import (
-    Appointment,
-    Assessment,
     Patient,
     PendingEvaluation,
-    Treatment,
     clinic_today,
 )
 from surveillance import rules
+from surveillance.bulk import Insert, any_id, fetch_rows, from_json, with_history
 from surveillance.models import (
-    ESR1_KINDS,
     LOGISTICS_KINDS,
     Alert,
     Draw,
     SurveillancePolicy,
     SurveillanceState,
-    Variant,
 )
+from surveillance.rules_input import load_batch
 
 BATCH_SIZE = 2000
 # Namespace for pg_advisory_xact_lock(int, int): "ESR1" in ASCII.
@@ -124,10 +121,11 @@ def run_for_patients(patient_ids, *, today: date | None = None) -> RunStats:
             for stream in streams
         ]
         try:
-            for future in futures:
-                stats.add(future.result())
+            wait(futures, return_when=FIRST_EXCEPTION)
         finally:
-            stop.set()  # a failed stream stops the others after their current batch
+            stop.set()  # a failed stream, whichever, stops the others after their current batch
+        for future in futures:
+            stats.add(future.result())
     return stats
 
 
@@ -214,18 +212,6 @@ _SELF_AUDITED = (Draw, Alert)
 
 
 @functools.cache
-def _history_of(model) -> tuple[str, str]:
-    """(history table, the columns it copies from the tracked row) for an audited model."""
-    (event_model,) = pghistory_core.event_models(tracks_model=model)
-    copied = [
-        connection.ops.quote_name(f.column)
-        for f in event_model._meta.concrete_fields
-        if not f.name.startswith("pgh_")
-    ]
-    return event_model._meta.db_table, ", ".join(copied)
-
-
-@functools.cache
 def _insert_and_update_triggers() -> str:
     """The pgtrigger names of the insert and update history triggers of _SELF_AUDITED."""
     names = history_trigger_ignore_list(pgtrigger.Insert, pgtrigger.Update, models=_SELF_AUDITED)
@@ -242,10 +228,13 @@ def _own_history():
     the context row each time), which made the audit half the cost of a first run that
     plans 50,000 draws. Inside this block those triggers stand aside for the draws and
     alerts tables and every write statement (`_write` with `history=`) inserts the same
-    history rows (same columns, label, context, time) in the same statement, set-wise.
-    Only for the engine's own statements: the ignore list is transaction-local and is put
-    back to the connection's empty list (config/settings.py) before the block ends (a failure
-    rolls the whole batch back, setting included)."""
+    history rows (same columns, label, context, time) in the same statement, set-wise
+    (bulk.with_history, which takes the context from pghistory's private SQL function
+    _pgh_attach_context()). The triggers stand aside through pgtrigger's `pgtrigger.ignore`
+    setting, naming them by their pgtrigger ids, and only for the engine's own statements:
+    the ignore list is transaction-local and is put back to the connection's empty list
+    (config/settings.py) before the block ends (a failure rolls the whole batch back,
+    setting included)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('pgtrigger.ignore', %s, true)", [_insert_and_update_triggers()]
@@ -261,177 +250,18 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
     with transaction.atomic(), pghistory.context(source="surveillance-engine"):
         _lock_patients(ids)
         stored, seen_marks = _stored_states(ids)
-        inputs, planned_by_patient, open_alerts = _load(ids, today=today, policy=policy)
-        verdicts = [rules.evaluate(p, today=today, policy=policy) for p in inputs]
+        batch = load_batch(ids, today=today)
+        verdicts = [rules.evaluate(p, today=today, policy=policy) for p in batch.inputs]
         stats = RunStats(evaluated=len(verdicts))
         stats.eligible = sum(1 for v in verdicts if v.eligible)
         with _own_history():
-            stats.planned = _reconcile_draws(verdicts, planned_by_patient)
-            opened, resolved, updated = _reconcile_alerts(verdicts, open_alerts, policy=policy)
+            stats.planned = _reconcile_draws(verdicts, batch.planned)
+            opened, resolved, updated = _reconcile_alerts(
+                verdicts, batch.open_alerts, policy=policy
+            )
         stats.opened, stats.resolved, stats.updated = opened, resolved, updated
         _store_states(verdicts, today=today, policy=policy, stored=stored, seen_marks=seen_marks)
     return stats
-
-
-def _rows(queryset) -> list[tuple]:
-    """The rows of a values_list() queryset as plain tuples.
-
-    Runs the ORM's own SQL but fetches with one fetchall(): Django's per-row iteration
-    (chunked fetchmany, converter checks, row tuples built twice) cost more than Postgres
-    did for these queries. Only for columns that need no from_db_value conversion; JSON
-    columns arrive as text and are decoded by the caller."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _any(ids) -> RawSQL:
-    """For `field__in=`: one array parameter instead of `IN (%s, %s, ...)` with 2,000 of
-    them, which Django and psycopg otherwise prepare one by one on every query. Accepts the
-    ids or, cheaper when reused, their array literal from `_id_array`. (`= ANY(array)` reads
-    better but is planned worse here: a hash join over every result, a scan of every
-    variant.)"""
-    return RawSQL("SELECT unnest(%s::bigint[])", (ids if isinstance(ids, str) else _id_array(ids),))
-
-
-def _id_array(ids) -> str:
-    return "{" + ",".join(map(str, ids)) + "}"
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _load(ids: list[int], *, today: date, policy: rules.Policy):
-    id_array = _id_array(ids)  # rendered once, used by every query below
-    treatments: dict[int, list] = defaultdict(list)
-    assessments: dict[int, list] = defaultdict(list)
-    appointments: dict[int, list] = defaultdict(list)
-    draws: dict[int, list] = defaultdict(list)
-    esr1_alerts: dict[int, list] = defaultdict(list)
-
-    TreatmentIn, AssessmentIn, AppointmentIn = (
-        rules.TreatmentIn, rules.AssessmentIn, rules.AppointmentIn
-    )  # fmt: skip
-    for pid, tid, line, setting, endocrine, cdk46, start, end, end_reason in _rows(
-        Treatment.objects.filter(patient_id__in=_any(id_array)).order_by().values_list(
-            "patient_id", "id", "line_number", "setting", "endocrine_therapy_id",
-            "cdk46_inhibitor_id", "start_date", "end_date", "end_reason",
-        )
-    ):  # fmt: skip
-        treatments[pid].append(
-            TreatmentIn(tid, line, setting, endocrine, cdk46, start, end, end_reason or None)
-        )
-    # Only PD matters to the rules.
-    for pid, aid, on, response in _rows(
-        Assessment.objects.filter(patient_id__in=_any(id_array), response="PD")
-        .order_by()
-        .values_list("patient_id", "id", "date", "response")
-    ):
-        assessments[pid].append(AssessmentIn(aid, on, response))
-    # Only appointments from today on can anchor a draw.
-    for pid, aid, on, kind in _rows(
-        Appointment.objects.filter(patient_id__in=_any(id_array), date__gte=today)
-        .order_by()
-        .values_list("patient_id", "id", "date", "kind")
-    ):
-        appointments[pid].append(AppointmentIn(aid, on, kind))
-
-    # Draws with their result in one query (a draw has at most one result).
-    draw_rows = _rows(
-        Draw.objects.filter(patient_id__in=_any(id_array))
-        .exclude(status="cancelled")
-        .order_by()
-        .values_list(
-            "id", "patient_id", "status", "due_date", "collected_on", "assay", "pinned",
-            "result__id", "result__reported_on", "result__status", "result__esr1_status",
-        )
-    )  # fmt: skip
-
-    # The rules look at a variant only when it is ESR1-activating or an ESR1 VUS; other genes
-    # (PIK3CA, TP53, ... often most of a panel) are never read, so they are not loaded.
-    # Selected by result id (an index probe each) rather than by joining back to the draws'
-    # patients, which made Postgres scan the whole variant table for every batch.
-    # Ordered by (result, id) as before: titles and evidence list variants in that order.
-    variants: dict[int, list] = defaultdict(list)
-    VariantIn = rules.VariantIn
-    draw_result_ids = [row[7] for row in draw_rows if row[7] is not None]
-    variant_rows = _rows(
-        Variant.objects.filter(result_id__in=_any(draw_result_ids))
-        .filter(Q(esr1_activating=True) | Q(esr1_vus=True))
-        .order_by("result_id", "id")
-        .values_list(
-            "result_id", "gene", "protein_change", "short", "vaf_percent", "esr1_activating",
-            "esr1_vus",
-        )
-    ) if draw_result_ids else []  # fmt: skip
-    for rid, gene, change, short, vaf, activating, vus in variant_rows:
-        variants[rid].append(VariantIn(gene, change, short, float(vaf), activating, vus))
-
-    planned_by_patient: dict[int, dict] = {}
-    DrawIn, ResultIn = rules.DrawIn, rules.ResultIn
-    no_variants = ()
-    for did, pid, status, due, collected, assay, pinned, rid, reported, rstatus, esr1 in draw_rows:
-        result = None
-        if rid is not None:
-            found = variants.get(rid)
-            result = ResultIn(rid, reported, rstatus, esr1, tuple(found) if found else no_variants)
-        draws[pid].append(DrawIn(did, status, due, collected, assay or None, pinned, result))
-        if status == "planned":
-            planned_by_patient[pid] = {"id": did, "patient_id": pid, "due_date": due}
-
-    open_alerts: dict[int, dict[tuple[str, str], dict]] = defaultdict(dict)
-    for aid, pid, kind, status, decision, subject, result_ids, title, rationale, evidence, sev in (
-        _rows(
-            Alert.objects.filter(patient_id__in=_any(id_array))
-            .filter(Q(status="open") | Q(kind__in=ESR1_KINDS))
-            .order_by()
-            .values_list(
-                "id", "patient_id", "kind", "status", "decision", "subject", "result_ids",
-                "title", "rationale", "evidence", "severity",
-            )
-        )
-    ):  # fmt: skip
-        result_ids = _json(result_ids)
-        if kind in ESR1_KINDS:
-            esr1_alerts[pid].append(
-                rules.AlertIn(aid, kind, status, decision or None, frozenset(result_ids))
-            )
-        if status == "open":
-            open_alerts[pid][(kind, subject)] = {
-                "id": aid, "patient_id": pid, "kind": kind, "status": status,
-                "decision": decision, "subject": subject, "result_ids": result_ids,
-                "title": title, "rationale": rationale, "evidence": _json(evidence),
-                "severity": sev,
-            }  # fmt: skip
-
-    empty = ()
-    inputs = [
-        rules.PatientIn(
-            id=pid,
-            status=status,
-            er_status=er,
-            pr_status=pr,
-            her2_status=her2,
-            metastatic_sites=tuple(sites),
-            prior_adjuvant_ai=prior_ai,
-            high_tumour_burden=burden,
-            enrolled_on=enrolled,
-            treatments=tuple(treatments.get(pid, empty)),
-            assessments=tuple(assessments.get(pid, empty)),
-            appointments=tuple(appointments.get(pid, empty)),
-            draws=tuple(draws.get(pid, empty)),
-            alerts=tuple(esr1_alerts.get(pid, empty)),
-        )
-        for pid, status, er, pr, her2, sites, prior_ai, burden, enrolled in _rows(
-            Patient.objects.filter(id__in=_any(id_array)).order_by("id").values_list(
-                "id", "status", "er_status", "pr_status", "her2_status", "metastatic_sites",
-                "prior_adjuvant_ai", "high_tumour_burden", "enrolled_on",
-            )
-        )
-    ]  # fmt: skip
-    return inputs, planned_by_patient, open_alerts
 
 
 # --- Reconciliation --------------------------------------------------------------------------
@@ -441,28 +271,24 @@ def _load(ids: list[int], *, today: date, policy: rules.Policy):
 # prepared every value of every row in Python and psycopg then quoted each array element,
 # which cost more than Postgres spent writing. The statements still go through Django's
 # cursor inside pghistory's context, and the draw and alert statements copy the rows they
-# change into the history tables themselves (_own_history): every change is recorded.
+# change into the history tables themselves (_own_history, bulk.with_history): every change
+# is recorded. INSERTs give a value for every column of their model (bulk.Insert).
 
 
-_WITH_HISTORY = """
-    WITH changed AS ({statement})
-    INSERT INTO {table} ({columns}, pgh_context_id, pgh_created_at, pgh_label, pgh_obj_id)
-    SELECT {columns}, (SELECT _pgh_attach_context()), NOW(), '{label}', id FROM changed
-"""
-
-
-def _write(sql: str, rows: list[dict], *, history=None, **params) -> int:
+def _write(sql, rows: list[dict], *, history=None, **params) -> int:
     """Run one set-based write over `rows` (bound as %(rows)s); return the affected count.
 
-    With `history=(Model, label)` the statement must end in `RETURNING <alias>.*`; the rows
-    it returns are copied into the model's history table in the same statement, as the
-    pghistory trigger would have done row by row (see _own_history)."""
+    `sql` is a string or a bulk.Insert. With `history=(Model, label)` the statement must end
+    in `RETURNING <alias>.*`; the rows it returns are copied into the model's history table
+    in the same statement, as the pghistory trigger would have done row by row (see
+    _own_history)."""
     if not rows:
         return 0
+    if isinstance(sql, Insert):
+        sql = sql.sql
     if history is not None:
-        model, label = history
-        table, columns = _history_of(model)  # names from the models, label a constant
-        sql = _WITH_HISTORY.format(statement=sql, table=table, columns=columns, label=label)
+        model, params["history_label"] = history
+        sql = with_history(model, sql)
     with connection.cursor() as cursor:
         cursor.execute(sql, {**params, "rows": json.dumps(rows, separators=(",", ":"))})
         return cursor.rowcount
@@ -472,14 +298,18 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-_CREATE_PLANNED = """
-    INSERT INTO surveillance_draw AS d (patient_id, status, due_date, collected_on, assay,
-                                        accession, pinned, cancel_reason, created_at, updated_at)
-    SELECT t.patient_id, 'planned', t.due_date, NULL, '', '', false, '', %(now)s, %(now)s
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, due_date date)
+_CREATE_PLANNED = Insert(
+    Draw,
+    "d",
+    {
+        "patient_id": "t.patient_id", "status": "'planned'", "due_date": "t.due_date",
+        "collected_on": "NULL", "assay": "''", "accession": "''", "pinned": "false",
+        "cancel_reason": "''", "created_at": "%(now)s", "updated_at": "%(now)s",
+    },
+    """FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, due_date date)
     ON CONFLICT DO NOTHING
-    RETURNING d.*
-"""
+    RETURNING d.*""",
+)  # fmt: skip
 _MOVE_PLANNED = """
     UPDATE surveillance_draw AS d SET due_date = t.due_date, updated_at = %(now)s
     FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, due_date date)
@@ -520,18 +350,23 @@ def _reconcile_draws(verdicts, planned_by_patient) -> int:
 
 
 _ALERT_FIELDS = ("severity", "title", "rationale", "evidence", "result_ids")
-_CREATE_ALERTS = """
-    INSERT INTO surveillance_alert AS a (patient_id, kind, subject, policy_version, severity, title,
-        rationale, evidence, result_ids, status, created_at, updated_at, resolved_at,
-        resolved_by_id, decision, decision_details, note)
-    SELECT t.patient_id, t.kind, t.subject, %(version)s, t.severity, t.title, t.rationale,
-        t.evidence, t.result_ids, 'open', %(now)s, %(now)s, NULL, NULL, '', '{}'::jsonb, ''
-    FROM jsonb_to_recordset(%(rows)s::jsonb)
+_CREATE_ALERTS = Insert(
+    Alert,
+    "a",
+    {
+        "patient_id": "t.patient_id", "kind": "t.kind", "subject": "t.subject",
+        "policy_version": "%(version)s", "severity": "t.severity", "title": "t.title",
+        "rationale": "t.rationale", "evidence": "t.evidence", "result_ids": "t.result_ids",
+        "status": "'open'", "created_at": "%(now)s", "updated_at": "%(now)s",
+        "resolved_at": "NULL", "resolved_by_id": "NULL", "decision": "''",
+        "decision_details": "'{}'::jsonb", "note": "''",
+    },
+    """FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS t(patient_id bigint, kind text, subject text, severity text, title text,
              rationale text, evidence jsonb, result_ids jsonb)
     ON CONFLICT DO NOTHING
-    RETURNING a.*
-"""
+    RETURNING a.*""",
+)  # fmt: skip
 _UPDATE_ALERTS = """
     UPDATE surveillance_alert AS a
     SET severity = t.severity, title = t.title, rationale = t.rationale, evidence = t.evidence,
@@ -587,13 +422,17 @@ def _reconcile_alerts(verdicts, open_alerts, *, policy: rules.Policy) -> tuple[i
     return opened, resolved, updated
 
 
-_STORE_STATES = """
-    INSERT INTO surveillance_surveillancestate AS s (patient_id, eligible, reason, risk_level,
-        risk_factors, next_draw_due, surveillance_treatment_id, evaluated_for, evaluated_at,
-        policy_version)
-    SELECT t.patient_id, t.eligible, t.reason, t.risk_level, t.risk_factors, t.next_draw_due,
-        t.surveillance_treatment_id, %(today)s, %(now)s, %(version)s
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, eligible boolean,
+_STORE_STATES = Insert(
+    SurveillanceState,
+    "s",
+    {
+        "patient_id": "t.patient_id", "eligible": "t.eligible", "reason": "t.reason",
+        "risk_level": "t.risk_level", "risk_factors": "t.risk_factors",
+        "next_draw_due": "t.next_draw_due",
+        "surveillance_treatment_id": "t.surveillance_treatment_id",
+        "evaluated_for": "%(today)s", "evaluated_at": "%(now)s", "policy_version": "%(version)s",
+    },
+    """FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, eligible boolean,
         reason text, risk_level text, risk_factors jsonb, next_draw_due date,
         surveillance_treatment_id bigint)
     ON CONFLICT (patient_id) DO UPDATE SET
@@ -602,8 +441,8 @@ _STORE_STATES = """
         next_draw_due = EXCLUDED.next_draw_due,
         surveillance_treatment_id = EXCLUDED.surveillance_treatment_id,
         evaluated_for = EXCLUDED.evaluated_for, evaluated_at = EXCLUDED.evaluated_at,
-        policy_version = EXCLUDED.policy_version
-"""
+        policy_version = EXCLUDED.policy_version""",
+)  # fmt: skip
 
 
 def _stored_states(ids: list[int]) -> tuple[dict[int, tuple], dict[int, object]]:
@@ -612,21 +451,21 @@ def _stored_states(ids: list[int]) -> tuple[dict[int, tuple], dict[int, object]]
     anything else: the change a mark stands for committed with it, so the loads that follow
     see that change."""
     marks = dict(
-        _rows(
-            PendingEvaluation.objects.filter(patient_id__in=_any(ids))
+        fetch_rows(
+            PendingEvaluation.objects.filter(patient_id__in=any_id(ids))
             .order_by()
             .values_list("patient_id", "marked_at")
         )
     )
     stored = {}
-    for pid, evaluated_at, *verdict in _rows(
-        SurveillanceState.objects.filter(patient_id__in=_any(ids)).order_by().values_list(
+    for pid, evaluated_at, *verdict in fetch_rows(
+        SurveillanceState.objects.filter(patient_id__in=any_id(ids)).order_by().values_list(
             "patient_id", "evaluated_at", "eligible", "reason", "risk_level", "risk_factors",
             "next_draw_due", "surveillance_treatment_id", "policy_version",
         )
     ):  # fmt: skip
         if evaluated_at is not None:
-            verdict[3] = _json(verdict[3])
+            verdict[3] = from_json(verdict[3])
             stored[pid] = tuple(verdict)
     return stored, marks
 

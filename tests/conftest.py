@@ -50,6 +50,11 @@ def _reference_data(request):
     if not uses_db:
         return
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    load_reference_data()
+
+
+def load_reference_data() -> None:
+    """The drug catalogue and policy v1, where a flush removed them."""
     from patients.drugs import CATALOGUE
     from patients.models import Drug
     from surveillance.models import SurveillancePolicy
