@@ -36,6 +36,14 @@ def _collected_static():
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_database_at_start(django_db_setup, django_db_blocker):
+    """--reuse-db keeps the test database between runs; a run that was killed part-way (a
+    module-scoped cohort, a transactional test) can leave rows behind. Start from none."""
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+
+
 @pytest.fixture(autouse=True)
 def _reference_data(request):
     """Data migrations load the drug catalogue and policy v1; a transactional test's flush

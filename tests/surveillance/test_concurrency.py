@@ -24,9 +24,8 @@ from django.db import connection, transaction
 from pghistory import core as pghistory_core
 
 from surveillance import engine
-from surveillance.services import alert_resolve
 from surveillance.models import Alert, Draw
-from surveillance.services import draw_cancel, draw_record, result_record
+from surveillance.services import alert_resolve, draw_cancel, draw_record, result_record
 from tests.factories import (
     TODAY,
     AppointmentFactory,

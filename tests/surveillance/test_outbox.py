@@ -95,7 +95,7 @@ def test_a_change_committed_while_a_run_evaluates_the_patient_keeps_its_mark(mon
     patient = PatientFactory(enrolled_on=days(-200))
     TreatmentFactory(patient=patient, start_date=days(-90))
     outbox.patient_changed(patient.pk)
-    load = engine._load
+    load = engine.load_batch
 
     def load_then_change_elsewhere(ids, **kwargs):
         loaded = load(ids, **kwargs)  # the run has read its inputs: it cannot see what follows
@@ -104,7 +104,7 @@ def test_a_change_committed_while_a_run_evaluates_the_patient_keeps_its_mark(mon
         change.join()
         return loaded
 
-    monkeypatch.setattr(engine, "_load", load_then_change_elsewhere)
+    monkeypatch.setattr(engine, "load_batch", load_then_change_elsewhere)
     assert engine.run_marked().evaluated == 1
     monkeypatch.undo()
 
