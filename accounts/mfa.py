@@ -4,12 +4,15 @@ Who must use it is `settings.MFA_REQUIRED`. Where it is enforced: the sign-in pa
 (accounts/views.py) ask every user with an authenticator for a code; the middleware
 (accounts/middleware.py) holds users without one at the set-up page when it is required;
 the token endpoint (accounts/api/views.py) asks for the current code when it is required.
+
+Backup codes are stored as salted hashes (accounts.models.BackupCode) and shown once.
 """
 
 import re
 from base64 import b32encode
 
 import django_otp
+import pghistory
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
@@ -19,7 +22,8 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import User
+from accounts import tokens
+from accounts.models import BackupCode, BackupCodeDevice, User, backup_code_hash
 
 AUTHENTICATOR_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"
@@ -42,7 +46,7 @@ def has_authenticator(user: User) -> bool:
 
 
 def backup_codes_left(user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return BackupCode.objects.filter(device__user=user, device__confirmed=True).count()
 
 
 def _clean(code: str) -> str:
@@ -60,7 +64,7 @@ def verify_code(*, user: User, code: str) -> Device | None:
         return None
     # Route by shape, so a backup code never counts as a wrong guess against the
     # authenticator (and slows its next use), nor the other way round.
-    model = TOTPDevice if code.isdigit() and len(code) == TOTP_DIGITS else StaticDevice
+    model = TOTPDevice if code.isdigit() and len(code) == TOTP_DIGITS else BackupCodeDevice
     for device in model.objects.devices_for_user(user, confirmed=True):
         verified = django_otp.verify_token(user, device.persistent_id, code)
         if verified is not None:
@@ -105,27 +109,34 @@ def authenticator_confirm(*, user: User, device: TOTPDevice, code: str) -> list[
 
 def backup_codes_replace(*, user: User) -> list[str]:
     """Replace the user's backup codes with a fresh set; the old ones stop working.
-    Returns the new codes, which are shown to the user once."""
+    Returns the new codes, which are shown to the user once: only their hashes are kept."""
+    codes: list[str] = []
+    while len(codes) < BACKUP_CODE_COUNT:
+        candidate = StaticToken.random_token()  # 8 letters and digits, lower case
+        if candidate not in codes:
+            codes.append(candidate)
+    hashes = [backup_code_hash(code) for code in codes]  # before the transaction: slow on purpose
     with transaction.atomic():
-        device, _ = StaticDevice.objects.get_or_create(
+        device, _ = BackupCodeDevice.objects.get_or_create(
             user=user, name=BACKUP_DEVICE_NAME, defaults={"confirmed": True}
         )
-        device.token_set.all().delete()
-        codes = []
-        while len(codes) < BACKUP_CODE_COUNT:
-            candidate = StaticToken.random_token()
-            if candidate not in codes:
-                codes.append(candidate)
-        StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+        device.backup_codes.all().delete()
+        BackupCode.objects.bulk_create([BackupCode(device=device, code_hash=h) for h in hashes])
     return codes
 
 
-def mfa_reset(*, user: User) -> int:
-    """Remove the user's authenticator and backup codes (a lost phone). With MFA_REQUIRED
-    they set up a new one at their next sign-in. Returns how many devices went."""
-    with transaction.atomic():
+def mfa_reset(*, user: User, actor: User | None = None) -> int:
+    """Remove the user's authenticator and backup codes (a lost phone), and revoke their API
+    tokens (one may have been taken with the lost phone's codes). With MFA_REQUIRED they set
+    up a new authenticator at their next sign-in. Recorded in the history (two_step.reset)
+    whenever there was something to remove. Returns how many devices went."""
+    reason = tokens.REVOKED_BY_TWO_STEP_RESET
+    with tokens.audit_context(actor, reason=reason), transaction.atomic():
         removed, _ = TOTPDevice.objects.filter(user=user).delete()
         removed_static, _ = StaticDevice.objects.filter(user=user).delete()
+        revoked = tokens.user_tokens_revoke(user=user, actor=actor, reason=reason)
+        if removed or removed_static or revoked:
+            pghistory.create_event(user, label="two_step.reset")
     return removed + removed_static
 
 

@@ -6,10 +6,37 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, resolve, reverse
 
 from accounts import mfa
+from accounts.roles import Action, can
+
+SYSTEM_ACCOUNT_REFUSED = (
+    "This is a system account (interface): it uses the API with its token only and has no "
+    "access to the web pages."
+)
+
+
+class SystemAccountMiddleware:
+    """A session for an account whose role may not sign in on the web (interface) answers
+    403 on every page and API call, and is ended. The sign-in page refuses such accounts in
+    the first place; this catches a session made any other way."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and not can(user, Action.WEB_SIGN_IN):
+            logout(request)
+            if request.path_info.startswith("/api/"):
+                return JsonResponse({"detail": SYSTEM_ACCOUNT_REFUSED}, status=403)
+            return HttpResponseForbidden(
+                SYSTEM_ACCOUNT_REFUSED, content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)
+
 
 # When the current sign-in happened (epoch seconds), kept in the session.
 SIGNED_IN_AT_KEY = "signed_in_at"

@@ -8,6 +8,8 @@ class Role(models.TextChoices):
     ONCOLOGIST = "oncologist", "Oncologist"
     NURSE = "nurse", "Nurse"
     ADMIN = "admin", "Administrator"
+    # A laboratory or EHR system: posts reports with a token, never signs in on the web.
+    INTERFACE = "interface", "Interface (laboratory or EHR system)"
 
 
 class Action(models.TextChoices):
@@ -23,8 +25,14 @@ class Action(models.TextChoices):
     MANAGE_USERS = "manage_users"
     MANAGE_POLICY = "manage_policy"
     VIEW_AUDIT = "view_audit"
+    # Post laboratory reports to /api/v1/imports/ (FHIR, HL7 v2, CSV).
+    IMPORT_REPORTS = "import_reports"
+    # Sign in on the web and look after one's own account: password, two-step sign-in, API
+    # tokens, the API docs. People do; system accounts do not.
+    WEB_SIGN_IN = "web_sign_in"
 
 
+_PERSON = {Action.WEB_SIGN_IN}
 _CLINICAL_READ = {Action.VIEW_CLINICAL}
 _NURSE_WRITES = {
     Action.RECORD_APPOINTMENT,
@@ -35,19 +43,28 @@ _NURSE_WRITES = {
 
 ALLOWED: dict[str, frozenset[str]] = {
     Role.ONCOLOGIST: frozenset(
-        _CLINICAL_READ
+        _PERSON
+        | _CLINICAL_READ
         | _NURSE_WRITES
         | {
             Action.EDIT_PATIENT,
             Action.EDIT_TREATMENT,
             Action.EDIT_ASSESSMENT,
             Action.RESOLVE_ESR1_ALERT,
+            Action.IMPORT_REPORTS,
         }
     ),
-    Role.NURSE: frozenset(_CLINICAL_READ | _NURSE_WRITES),
+    Role.NURSE: frozenset(_PERSON | _CLINICAL_READ | _NURSE_WRITES | {Action.IMPORT_REPORTS}),
     # Administrators run the system, not the clinic: no clinical records.
-    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}),
+    Role.ADMIN: frozenset(_PERSON | {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}),
+    # Posts reports and reads nothing: not even its own account pages.
+    Role.INTERFACE: frozenset({Action.IMPORT_REPORTS}),
 }
+
+# Accounts of other systems rather than people: no password and no web sign-in; their API
+# token is issued by an administrator (`manage.py issue_token`, or the admin) and lasts until
+# it is revoked. Everyone else gets tokens by signing in, and those expire (API_TOKEN_HOURS).
+SYSTEM_ROLES = frozenset({Role.INTERFACE})
 
 # Django model permissions granted to each role's group, so the Django admin
 # (where staff users work) honours the same split. "app_label.codename".
@@ -76,6 +93,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     ],
     Role.ONCOLOGIST: [],
     Role.NURSE: [],
+    Role.INTERFACE: [],
 }
 
 
@@ -92,3 +110,8 @@ def require(actor, action: str, message: str = "Your role does not allow this.")
     script or task that forgets from writing anyway."""
     if not can(actor, action):
         raise PermissionDenied(message)
+
+
+def is_system_account(user) -> bool:
+    """A laboratory or EHR system's account (SYSTEM_ROLES), not a person's."""
+    return getattr(user, "role", "") in SYSTEM_ROLES

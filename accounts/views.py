@@ -1,5 +1,6 @@
-"""Signing in (password, then a two-step code for anyone with an authenticator) and
-setting up two-step sign-in. The rules live in accounts/mfa.py and accounts/lockout.py."""
+"""Signing in (password, then a two-step code for anyone with an authenticator), setting up
+two-step sign-in, changing one's password and revoking one's API tokens. The rules live in
+accounts/mfa.py, accounts/lockout.py, accounts/tokens.py and accounts/services.py."""
 
 import time
 from urllib.parse import urlencode
@@ -8,11 +9,11 @@ import django_otp
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -21,9 +22,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from accounts import lockout, mfa
-from accounts.forms import TwoStepCodeForm
+from accounts import lockout, mfa, tokens
+from accounts.forms import PasswordChangeWithCodeForm, SignInForm, TwoStepCodeForm
 from accounts.models import User
+from accounts.services import password_change
 
 # Between the password and the code: who passed the password, when, and where to go next.
 PENDING_KEY = "two_step_pending"
@@ -36,6 +38,7 @@ class SignInView(LoginView):
     by the middleware)."""
 
     redirect_authenticated_user = True
+    authentication_form = SignInForm
 
     def form_valid(self, form):
         user = form.get_user()
@@ -160,8 +163,54 @@ def account_security(request):
         "authenticator": mfa.authenticator_for(user),
         "backup_codes_left": mfa.backup_codes_left(user),
         "required": mfa.mfa_required(),
+        "api_tokens": tokens.live_tokens(user),
     }
     return render(request, "accounts/security.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def api_token_revoke(request, token_id: int):
+    """Revoke one of the user's own API tokens; anyone else's is a 404."""
+    token = get_object_or_404(tokens.live_tokens(request.user), pk=token_id)
+    tokens.token_revoke(token=token, actor=request.user, reason=tokens.REVOKED_BY_USER)
+    messages.success(request, "The API token was revoked: anything still using it is refused.")
+    return redirect("account-security")
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2", "otp_token")
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change_view(request):
+    """The user's own password: the current one (and the current two-step code, when they
+    have an authenticator), then the new one twice. Ends the user's other sessions, keeps
+    this one, and revokes their API tokens. Wrong current passwords and codes count towards
+    the sign-in lockout."""
+    user = request.user
+    username = user.get_username()
+    if lockout.is_locked_out(request, username=username):
+        # Whoever holds this session cannot prove to be the user now: it ends.
+        logout(request)
+        return lockout.lockout_response(request)
+    form = PasswordChangeWithCodeForm(user, request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            password_change(user=user, new_password=form.cleaned_data["new_password1"], actor=user)
+            # Keeps this session (a new key, the new password's hash); the others end at
+            # their next request.
+            update_session_auth_hash(request, user)
+            messages.success(
+                request,
+                "Your password was changed. Your other sessions are signed out and your API "
+                "tokens revoked.",
+            )
+            return redirect("account-security")
+        if form.refused_credentials and lockout.failure_record(request, username=username):
+            logout(request)
+            return lockout.lockout_response(request)
+    return render(request, "accounts/password_change.html", {"form": form})
 
 
 @never_cache

@@ -1,4 +1,5 @@
-"""API plumbing shared by every app: error shape and schema helpers."""
+"""API plumbing shared by every app: error shape and schema helpers (rate limits:
+config/throttling.py)."""
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -101,9 +102,9 @@ def _error(description: str, component: str) -> dict:
 
 def document_error_responses(result, generator, request, public):
     """drf-spectacular documents only the success answer; add the errors the API gives
-    (config.api.exception_handler, DRF's authentication, permissions and pagination), so
-    a client that checks status codes against the schema knows them all. An answer an
-    operation documents itself is left alone."""
+    (config.api.exception_handler, DRF's authentication, permissions, pagination and rate
+    limits), so a client that checks status codes against the schema knows them all. An
+    answer an operation documents itself is left alone."""
     result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_SCHEMAS)
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
@@ -124,6 +125,9 @@ def document_error_responses(result, generator, request, public):
                 errors["409"] = _error(
                     "Conflicts with a change saved at the same time", "FieldErrors"
                 )
+            errors["429"] = _error(
+                "Too many requests: try again after Retry-After seconds", "Error"
+            )
             responses = operation.setdefault("responses", {})
             for code, response in errors.items():
                 responses.setdefault(code, response)

@@ -1,5 +1,8 @@
 """Request and response hardening shared by every page and API endpoint."""
 
+import ipaddress
+from functools import lru_cache
+
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.cache import add_never_cache_headers
@@ -49,3 +52,69 @@ class NoStoreMiddleware:
         add_never_cache_headers(response)
         response.headers.setdefault("Pragma", "no-cache")
         return response
+
+
+# Headers a client could set to pass for another address or for HTTPS. Only a trusted proxy's
+# X-Forwarded-For and X-Forwarded-Proto are read; the rest are never used, so they go too.
+FORWARDING_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_X_REAL_IP",
+    "HTTP_FORWARDED",
+)
+
+
+@lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _parse(address: str):
+    try:
+        return ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+
+
+class TrustedProxyMiddleware:
+    """Who the client is and whether it came over HTTPS, believing forwarding headers only
+    from the reverse proxies in TRUSTED_PROXIES.
+
+    From a trusted proxy, REMOTE_ADDR becomes the client's address: the nearest address in
+    X-Forwarded-For that is not itself a trusted proxy (read from the right, since a client
+    can write anything on the left), and X-Forwarded-Proto stays for SECURE_PROXY_SSL_HEADER.
+    From anyone else every forwarding header is dropped, so the lockout, the API rate
+    limits and the HTTPS redirect see the connection as it is.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        meta = request.META
+        trusted = _networks(tuple(settings.TRUSTED_PROXIES))
+        peer = _parse(meta.get("REMOTE_ADDR") or "")
+        if trusted and peer is not None and _is_trusted(peer, trusted):
+            forwarded_for = meta.pop("HTTP_X_FORWARDED_FOR", "")
+            client = peer
+            for hop in reversed(forwarded_for.split(",") if forwarded_for else []):
+                if not _is_trusted(client, trusted):
+                    break
+                address = _parse(hop)
+                if address is None:
+                    break  # garbled: keep the last address a trusted proxy vouched for
+                client = address
+            meta["REMOTE_ADDR"] = str(client)
+            for name in FORWARDING_HEADERS:
+                if name != "HTTP_X_FORWARDED_PROTO":
+                    meta.pop(name, None)
+        else:
+            for name in FORWARDING_HEADERS:
+                meta.pop(name, None)
+        return self.get_response(request)
+
+
+def _is_trusted(address, networks) -> bool:
+    return any(address in network for network in networks)

@@ -3,6 +3,7 @@
 See the configuration table in README.md. Nothing secret has a default here.
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -77,6 +78,24 @@ def _site_url() -> str:
 
 SITE_URL = _site_url()
 
+
+def _trusted_proxies() -> list[str]:
+    networks = []
+    for entry in _env_list("TRUSTED_PROXIES", default=[]):
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"TRUSTED_PROXIES: '{entry}' is not an IP address or network. Give the reverse "
+                "proxies' addresses, comma-separated, e.g. TRUSTED_PROXIES=10.0.0.5,172.18.0.0/16"
+            ) from None
+    return networks
+
+
+# Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (addresses or
+# networks). From anyone else both headers are dropped (config.middleware.TrustedProxyMiddleware).
+TRUSTED_PROXIES = _trusted_proxies()
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -87,7 +106,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -108,6 +127,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before anything reads the client's address or asks whether the request came over HTTPS.
+    "config.middleware.TrustedProxyMiddleware",
     # Probes first: answered before host validation and the HTTPS redirect.
     "config.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -124,8 +145,9 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "pghistory.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # After auth, OTP and messages: ends over-age sessions, then holds unenrolled users at
-    # the two-step set-up page when MFA_REQUIRED.
+    # After auth, OTP and messages: refuses sessions of system accounts, ends over-age
+    # sessions, then holds unenrolled users at the two-step set-up page when MFA_REQUIRED.
+    "accounts.middleware.SystemAccountMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "accounts.middleware.MfaEnrolmentMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -189,7 +211,11 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # ASVS 2.1.1: at least 12 characters.
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -209,12 +235,20 @@ OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 MFA_LOGIN_TIMEOUT = 600
 
 # Lockout (django-axes): 5 failures for one username from one address lock that pair for
-# 15 minutes. Wrong codes at the two-step stage and on the token endpoint count too.
+# 15 minutes. Wrong codes at the two-step stage and on the token endpoint count too. Besides
+# the pair, accounts.lockout.SignInLockoutHandler locks an address after 20 failures across
+# usernames (password spraying) and a username after 10 failures across addresses, within
+# the same 15 minutes.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HANDLER = "accounts.lockout.SignInLockoutHandler"
+# The client's address as TrustedProxyMiddleware left it in REMOTE_ADDR; never a header.
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+SIGN_IN_FAILURES_PER_ADDRESS = 20
+SIGN_IN_FAILURES_PER_USERNAME = 10
 # No start-up banner on every manage.py command; failures and lockouts are still logged.
 AXES_VERBOSE = False
 # Masked in the stored attempt records (the password always is). Username and address stay
@@ -236,6 +270,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes call these over plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Only ever present when a trusted proxy sent it: TrustedProxyMiddleware drops the header
+# from everyone else (TRUSTED_PROXIES).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -315,13 +351,37 @@ EMAIL_TIMEOUT = 20
 
 # --- REST API --------------------------------------------------------------------
 
+# API tokens (django-rest-knox, accounts/tokens.py): stored hashed; a signed-in user's token
+# expires API_TOKEN_HOURS after it is issued; a system account's lasts until revoked.
+API_TOKEN_HOURS = env.int("API_TOKEN_HOURS", default=12)
+if API_TOKEN_HOURS < 1:
+    raise ImproperlyConfigured(
+        f"API_TOKEN_HOURS must be a whole number of hours, at least 1 (it is {API_TOKEN_HOURS})."
+    )
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own token model is swapped for accounts.ApiToken, so its table is never used: its
+# migrations are not run (they would create it anyway, with a key on accounts_user).
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first so an anonymous API call gets 401 with WWW-Authenticate.
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Counted in Redis (the default cache). The token endpoint has its own, tighter limit
+    # per address (config.throttling.SignInRateThrottle).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.throttling.AnonRateThrottle",
+        "config.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": "60/minute", "user": "600/minute", "sign-in": "10/minute"},
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

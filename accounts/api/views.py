@@ -1,12 +1,19 @@
+"""Signing in and out of the API, and one's own tokens (accounts/tokens.py)."""
+
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
+from rest_framework import generics, serializers, status
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import lockout, mfa
+from accounts import lockout, mfa, tokens
+from accounts.models import ApiToken
+from accounts.permissions import RoleActionPermission
+from accounts.roles import Action, is_system_account
+from accounts.tokens import ApiTokenAuthentication
+from config.throttling import SignInRateThrottle
 
 SIGN_IN_REFUSED = "Unable to sign in with the details given."
 OTP_MISSING = "Enter the current six-digit code from your authenticator app."
@@ -14,6 +21,10 @@ OTP_REFUSED = "That code was not accepted. Enter the code your authenticator app
 OTP_NOT_SET_UP = (
     "Two-step sign-in is not set up for this account. Sign in on the web to set it up, "
     "then ask for a token again."
+)
+SYSTEM_ACCOUNT_TOKEN = (
+    "This is a system account (interface): its token is issued by an administrator "
+    "(python manage.py issue_token USERNAME), not by signing in."
 )
 
 
@@ -30,7 +41,10 @@ class TokenRequestSerializer(serializers.Serializer):
 
 
 class TokenResponseSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    expiry = serializers.DateTimeField(
+        allow_null=True, help_text="When the token stops working (API_TOKEN_HOURS after now)."
+    )
 
 
 class TokenErrorSerializer(serializers.Serializer):
@@ -40,12 +54,15 @@ class TokenErrorSerializer(serializers.Serializer):
 
 class TokenObtainView(APIView):
     """Exchange a username and password (and, when two-step sign-in is required, the
-    current code from the authenticator app) for an API token (`Authorization: Token <token>`).
+    current code from the authenticator app) for a new API token
+    (`Authorization: Token <token>`), which expires after API_TOKEN_HOURS.
 
-    Failed attempts count towards the sign-in lockout shared with the web pages."""
+    Failed attempts count towards the sign-in lockout shared with the web pages, and the
+    endpoint takes only a few attempts a minute from one address."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes = [SignInRateThrottle]
 
     @extend_schema(
         request=TokenRequestSerializer,
@@ -68,6 +85,8 @@ class TokenObtainView(APIView):
             return self._refuse({"non_field_errors": [lockout.lockout_message()]}, locked=True)
         if user is None or not user.is_active:
             return self._refuse({"non_field_errors": [SIGN_IN_REFUSED]})
+        if is_system_account(user):
+            return self._refuse({"non_field_errors": [SYSTEM_ACCOUNT_TOKEN]})
         if mfa.mfa_required():
             if not mfa.has_authenticator(user):
                 return self._refuse({"otp": [OTP_NOT_SET_UP]})
@@ -82,8 +101,9 @@ class TokenObtainView(APIView):
                     )
                 return self._refuse({"otp": [OTP_REFUSED]})
         lockout.failures_clear(http_request, username=username)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, secret = tokens.token_issue(user=user, actor=user, source=ApiToken.Source.SIGN_IN)
+        expiry = serializers.DateTimeField().to_representation(token.expiry)
+        return Response({"token": secret, "expiry": expiry})
 
     @staticmethod
     def _refuse(errors: dict, *, locked: bool = False) -> Response:
@@ -91,3 +111,66 @@ class TokenObtainView(APIView):
             errors,
             status=status.HTTP_429_TOO_MANY_REQUESTS if locked else status.HTTP_400_BAD_REQUEST,
         )
+
+
+class LogoutView(APIView):
+    """Revoke the token this request is made with: from now on it is a 401."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        tokens.token_revoke(
+            token=request.auth, actor=request.user, reason=tokens.REVOKED_BY_SIGN_OUT
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(
+        help_text="True for the token this request is made with."
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "created", "expiry", "last_used_at", "source", "current"]
+        read_only_fields = fields
+
+    def get_current(self, token) -> bool:
+        return token.pk == getattr(self.context["request"].auth, "pk", None)
+
+
+# One's own tokens are part of one's account: people's, not system accounts'.
+OWN_TOKENS = {"GET": Action.WEB_SIGN_IN, "DELETE": Action.WEB_SIGN_IN}
+
+
+class TokenListView(generics.ListAPIView):
+    """The signed-in user's tokens that still work, newest first (never the tokens
+    themselves: they are not stored)."""
+
+    serializer_class = ApiTokenSerializer
+    permission_classes = [RoleActionPermission]
+    role_actions = OWN_TOKENS
+    queryset = ApiToken.objects.none()  # for the schema; the user's own are below
+
+    def get_queryset(self):
+        return tokens.live_tokens(self.request.user)
+
+
+class TokenDetailView(generics.GenericAPIView):
+    """Revoke one of the signed-in user's tokens; anyone else's is a 404."""
+
+    serializer_class = ApiTokenSerializer
+    permission_classes = [RoleActionPermission]
+    role_actions = OWN_TOKENS
+    queryset = ApiToken.objects.none()  # for the schema; the user's own are below
+
+    def get_queryset(self):
+        return tokens.live_tokens(self.request.user)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: str):
+        token = get_object_or_404(self.get_queryset(), pk=pk)
+        tokens.token_revoke(token=token, actor=request.user, reason=tokens.REVOKED_BY_USER)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -10,7 +10,6 @@ def create_role_groups(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("authtoken", "0004_alter_tokenproxy_options"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -1,9 +1,12 @@
 """Lockout: 5 failed sign-ins for one username from one address lock that pair for 15
-minutes, on the sign-in page, the code step and the token endpoint alike."""
+minutes, on the sign-in page, the code step and the token endpoint alike; 20 from one
+address across usernames lock the address, 10 for one username across addresses lock the
+username, for the same 15 minutes."""
 
 from datetime import timedelta
 
 import pytest
+import time_machine
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.utils import timezone
@@ -228,3 +231,65 @@ def test_stored_attempts_keep_no_secrets(client, nurse):
     assert "a-secret-guess" not in attempt.post_data
     assert "otp_token=********************" in attempt.post_data
     assert guess not in attempt.post_data
+
+
+# --- Wider limits: one address across usernames, one username across addresses ------------
+
+
+def test_twenty_failures_from_one_address_across_usernames_lock_the_address(client, nurse):
+    # Password spraying: one guess per username, never five for any one of them.
+    for i in range(19):
+        assert sign_in(client, f"user{i}", "Spring2026!", address="10.7.0.1").status_code == 200
+    twentieth = sign_in(client, "user19", "Spring2026!", address="10.7.0.1")
+    assert twentieth.status_code == 429
+    assert MESSAGE in twentieth.content.decode()
+
+    # Even a right password from that address is refused now, on the page and the API...
+    assert sign_in(client, "nurse", PASSWORD, address="10.7.0.1").status_code == 429
+    assert token(client, address="10.7.0.1", username="nurse", password=PASSWORD).status_code == 429
+    # ...but not from another address.
+    assert sign_in(client, "nurse", PASSWORD, address="10.7.0.2").status_code == 302
+
+
+def test_ten_failures_for_one_username_across_addresses_lock_the_username(
+    client, nurse, oncologist
+):
+    for i in range(9):
+        assert sign_in(client, "nurse", "wrong", address=f"10.8.0.{i}").status_code == 200
+    tenth = sign_in(client, "nurse", "wrong", address="10.8.0.9")
+    assert tenth.status_code == 429
+
+    # From any address, even with the right password; other usernames are unaffected.
+    assert sign_in(client, "nurse", PASSWORD, address="10.8.1.1").status_code == 429
+    assert sign_in(client, "onc", PASSWORD, address="10.8.1.1").status_code == 302
+
+
+def test_wider_locks_last_the_cool_off(client, nurse):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        for i in range(10):
+            sign_in(client, "nurse", "wrong", address=f"10.8.0.{i}")
+        assert sign_in(client, "nurse", PASSWORD, address="10.8.1.1").status_code == 429
+    with time_machine.travel(start + timedelta(minutes=14), tick=False):
+        assert sign_in(client, "nurse", PASSWORD, address="10.8.1.1").status_code == 429
+    with time_machine.travel(start + timedelta(minutes=15, seconds=1), tick=False):
+        assert sign_in(client, "nurse", PASSWORD, address="10.8.1.1").status_code == 302
+
+
+def test_administrator_unlocks_a_username_locked_across_addresses(client, nurse, admin_user):
+    for i in range(10):
+        sign_in(client, "nurse", "wrong", address=f"10.8.0.{i}")
+    admin = type(client)()
+    force_login_verified(admin, admin_user)
+    admin.post(
+        "/admin/accounts/user/", {"action": "unlock_sign_in", "_selected_action": [nurse.pk]}
+    )
+    assert sign_in(client, "nurse", PASSWORD, address="10.8.1.1").status_code == 302
+
+
+def test_limits():
+    from django.conf import settings
+
+    assert settings.SIGN_IN_FAILURES_PER_ADDRESS == 20
+    assert settings.SIGN_IN_FAILURES_PER_USERNAME == 10
+    assert timedelta(minutes=15) == settings.AXES_COOLOFF_TIME

@@ -4,14 +4,17 @@ the token endpoint, and what MFA_REQUIRED changes."""
 import re
 
 import pytest
+from django.db import connection
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from accounts import mfa
 from accounts.api.views import OTP_MISSING, OTP_NOT_SET_UP, OTP_REFUSED, SIGN_IN_REFUSED
+from accounts.models import ApiToken, BackupCode, backup_code_hash, backup_code_matches
 from tests.conftest import PASSWORD
+from tests.tokens import api_token
 from tests.two_step import (
     authenticator,
     code_for,
@@ -92,8 +95,12 @@ def test_enrolment_end_to_end_under_mfa(client, mfa_on, nurse):
     assert_clean_page(html)
     codes = re.findall(r"<li><code>([a-z2-7]{8})</code></li>", html)
     assert len(codes) == mfa.BACKUP_CODE_COUNT
-    stored = StaticToken.objects.filter(device__user=nurse).values_list("token", flat=True)
-    assert set(codes) == set(stored)
+    # Kept as hashes only; each code shown matches one of them.
+    stored = list(BackupCode.objects.filter(device__user=nurse).values_list("code_hash", flat=True))
+    assert len(stored) == mfa.BACKUP_CODE_COUNT
+    assert not StaticToken.objects.filter(device__user=nurse).exists()
+    for code in codes:
+        assert not any(code in value for value in stored)
     assert 'href="/patients/"' in html
     device.refresh_from_db()
     assert device.confirmed
@@ -244,6 +251,43 @@ def test_new_backup_codes_replace_the_old_ones(client, mfa_on, nurse):
     assert mfa.verify_code(user=nurse, code=old[0]) is None
 
 
+def test_backup_codes_are_stored_as_salted_hashes_only(nurse, oncologist):
+    codes = mfa.backup_codes_replace(user=nurse)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT code_hash FROM accounts_backupcode")
+        stored = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT count(*) FROM otp_static_statictoken")
+        assert cursor.fetchone()[0] == 0
+    assert len(stored) == len(set(stored)) == mfa.BACKUP_CODE_COUNT
+    assert all(h.startswith("pbkdf2_sha256$") for h in stored)
+    assert not any(code in h for code in codes for h in stored)
+    # Salted: the same code for two people is stored differently.
+    code = codes[0]
+    device = BackupCode.objects.filter(device__user=nurse).first().device
+    same = BackupCode.objects.create(device=device, code_hash=backup_code_hash(code))
+    assert same.code_hash != next(h for h in stored if backup_code_matches(code, h))
+    # Checked by hash: another user's code is not this user's.
+    assert mfa.verify_code(user=oncologist, code=code) is None
+    assert mfa.verify_code(user=nurse, code=code) is not None
+
+
+def test_plain_text_backup_codes_are_hashed_by_the_migration(nurse):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("accounts.migrations.0006_hashed_backup_codes_interface_group")
+    device = StaticDevice.objects.create(user=nurse, name=mfa.BACKUP_DEVICE_NAME, confirmed=True)
+    StaticToken.objects.create(device=device, token="abcd2345")
+
+    migration.hash_backup_codes(apps, None)
+
+    assert not StaticToken.objects.exists()
+    assert mfa.backup_codes_left(nurse) == 1
+    assert mfa.verify_code(user=nurse, code="ABCD-2345") is not None
+    assert mfa.backup_codes_left(nurse) == 0
+
+
 def test_new_backup_codes_need_a_verified_session(client, mfa_off, nurse):
     authenticator(nurse)
     client.force_login(nurse)  # password-only session
@@ -305,14 +349,17 @@ def test_token_needs_the_current_code_when_required(client, mfa_on, nurse):
     wrong = token(client, username="nurse", password=PASSWORD, otp=wrong_code(device))
     assert wrong.status_code == 400
     assert wrong.json() == {"otp": [OTP_REFUSED]}
-    assert not Token.objects.filter(user=nurse).exists()
+    assert not ApiToken.objects.filter(user=nurse).exists()
 
     device.refresh_from_db()
     device.throttling_failure_count = 0  # the wrong guess above slows the next one
     device.save()
     right = token(client, username="nurse", password=PASSWORD, otp=unused_code(device))
     assert right.status_code == 200
-    assert right.json()["token"] == Token.objects.get(user=nurse).key
+    assert ApiToken.objects.filter(user=nurse).count() == 1
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {right.json()['token']}")
+    assert api.get("/api/v1/worklist/").status_code == 200
 
 
 def test_token_refuses_a_user_without_an_authenticator_when_required(client, mfa_on, nurse):
@@ -356,19 +403,23 @@ def admin_client(client, admin_user):
     return client
 
 
-def test_admin_never_shows_token_keys(admin_client, nurse):
-    key = Token.objects.create(user=nurse).key
+def test_admin_never_shows_tokens(admin_client, nurse):
+    key = api_token(nurse)
 
     page = admin_client.get(f"/admin/accounts/user/{nurse.pk}/change/").content.decode()
 
     assert key not in page
-    assert f"{key[:6]}…" in page
+    assert f"{key[:8]}…" in page
     assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
+    assert admin_client.get("/admin/knox/authtoken/").status_code == 404
     assert key not in admin_client.get("/admin/").content.decode()
 
 
 def test_admin_revokes_api_tokens(admin_client, client, nurse):
-    key = Token.objects.create(user=nurse).key
+    key = api_token(nurse)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/worklist/").status_code == 200
 
     response = admin_client.post(
         "/admin/accounts/user/",
@@ -376,17 +427,15 @@ def test_admin_revokes_api_tokens(admin_client, client, nurse):
     )
 
     assert response.status_code == 302
-    assert not Token.objects.filter(user=nurse).exists()
-    from rest_framework.test import APIClient
-
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert not ApiToken.objects.filter(user=nurse).exists()
     assert api.get("/api/v1/worklist/").status_code == 401
 
 
-def test_admin_resets_two_step_sign_in(admin_client, nurse):
+def test_admin_resets_two_step_sign_in_and_that_revokes_api_tokens(admin_client, nurse):
     authenticator(nurse)
     mfa.backup_codes_replace(user=nurse)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_token(nurse)}")
 
     admin_client.post(
         "/admin/accounts/user/", {"action": "reset_two_step", "_selected_action": [nurse.pk]}
@@ -394,6 +443,8 @@ def test_admin_resets_two_step_sign_in(admin_client, nurse):
 
     assert not mfa.has_authenticator(nurse)
     assert mfa.backup_codes_left(nurse) == 0
+    assert not BackupCode.objects.exists()
+    assert api.get("/api/v1/worklist/").status_code == 401
     listing = admin_client.get("/admin/accounts/user/").content.decode()
     assert "Two-step" in listing
 

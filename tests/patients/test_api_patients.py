@@ -437,12 +437,12 @@ def test_anonymous_cannot_create(api, oncologist):
 
 
 def test_token_authentication_works(oncologist):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token = Token.objects.create(user=oncologist)
+    from tests.tokens import api_token
+
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(oncologist)}")
 
     assert client.get(URL).status_code == 200
 

@@ -20,7 +20,6 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -42,6 +41,7 @@ from tests.factories import (
     VariantFactory,
     days,
 )
+from tests.tokens import api_token
 
 # Per operation; raise it for a deeper local run: FUZZ_MAX_EXAMPLES=500 pytest ...
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
@@ -94,7 +94,7 @@ def seeded(make_user):
         "/api/v1/alerts/{id}/resolve/": alert.id,
     }
     references = {"patient": patient.id, "draw": pending.id, "oncologist": onc.username}
-    return {"token": Token.objects.create(user=onc).key, "ids": ids, "references": references}
+    return {"token": api_token(onc), "ids": ids, "references": references}
 
 
 def _with_real_references(case, references: dict) -> None:

@@ -182,6 +182,42 @@ def test_session_idle_minutes_sets_the_idle_logoff(minutes, seconds):
     assert values == {"SESSION_COOKIE_AGE": seconds, "SESSION_SAVE_EVERY_REQUEST": True}
 
 
+# --- API tokens and proxies ----------------------------------------------------------------
+
+
+def test_api_token_hours_sets_the_token_lifetime():
+    code = (
+        "from datetime import timedelta\n"
+        "print(json.dumps([settings.API_TOKEN_HOURS, "
+        "settings.REST_KNOX['TOKEN_TTL'] == timedelta(hours=settings.API_TOKEN_HOURS)]))"
+    )
+    for hours, expected in ((None, 12), ("4", 4)):
+        env = production() if hours is None else production(API_TOKEN_HOURS=hours)
+        result = run_settings(env, code)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == [expected, True]
+
+
+def test_api_token_hours_must_be_at_least_one():
+    result = run_settings(production(API_TOKEN_HOURS="0"), "print('loaded')")
+    assert result.returncode != 0
+    assert "API_TOKEN_HOURS must be a whole number of hours, at least 1" in result.stderr
+
+
+def test_trusted_proxies_default_to_none_and_take_addresses_and_networks():
+    assert settings_under(production(), "TRUSTED_PROXIES") == {"TRUSTED_PROXIES": []}
+    given = settings_under(
+        production(TRUSTED_PROXIES="10.0.0.5, 172.18.0.0/16 ,fd00::1"), "TRUSTED_PROXIES"
+    )
+    assert given == {"TRUSTED_PROXIES": ["10.0.0.5/32", "172.18.0.0/16", "fd00::1/128"]}
+
+
+def test_a_mistyped_trusted_proxy_stops_the_start_and_says_what_to_give():
+    result = run_settings(production(TRUSTED_PROXIES="10.0.0.5,proxy.internal"), "print(1)")
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in result.stderr
+
+
 # --- Data stores -------------------------------------------------------------------------
 
 

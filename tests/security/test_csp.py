@@ -159,6 +159,7 @@ def test_pages_run_clean_under_the_content_security_policy(
     page.locator("#id_variants-2-gene").wait_for(timeout=10000)  # the out-of-band button
     nur.settle()
     nur.visit(reverse("account-security"))
+    nur.visit(reverse("password-change"), wait_for="#id_new_password2")
 
     adm = PageWatch(browser, live_server.url, admin_user)
     watches.append(adm)

@@ -9,6 +9,10 @@ endpoint cannot ship without someone deciding who may call it.
 Rules the table encodes:
 - clinical pages and APIs: nurse and oncologist read (200), admin 403; anonymous users get
   302 to /login/ on pages and 401 on the API; an inactive user is anonymous (302/401).
+- the interface role (a laboratory or EHR system) gets 403 on every page and every API
+  route there is today, with its token on the API and with a session on pages (it never
+  gets one by signing in; a session made any other way is refused); it may sign out its
+  own token. It posts reports to /api/v1/imports/, which has its own tests.
 - writes: an allowed role gets 200/201/302 (saved) or 400 (validation), never 403; a
   forbidden role gets 403. The nurse may not create or edit patients, treatments or
   assessments, nor resolve an ESR1 alert; she records appointments, draws and results and
@@ -34,9 +38,10 @@ from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
 from accounts.roles import Role
+from accounts.services import user_create
 from patients.models import Treatment
 from surveillance import engine
 from surveillance.models import LOGISTICS_KINDS, Alert
@@ -51,9 +56,11 @@ from tests.factories import (
     VariantFactory,
     days,
 )
+from tests.tokens import api_token
 
 ANON, INACTIVE, NURSE, ONC, ADMIN = "anonymous", "inactive", "nurse", "oncologist", "admin"
-ROLES = (ANON, INACTIVE, NURSE, ONC, ADMIN)
+IFACE = "interface"
+ROLES = (ANON, INACTIVE, NURSE, ONC, ADMIN, IFACE)
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 
 # Expected outcomes besides an exact status code.
@@ -120,6 +127,7 @@ HEALTH_PROBES = {"healthz", "readyz"}
 class World:
     users: dict
     tokens: dict
+    nurse_token_id: int
     patient: object
     treatment: object
     assessment: object
@@ -142,7 +150,8 @@ def world(make_user) -> World:
     }
     users[INACTIVE].is_active = False
     users[INACTIVE].save(update_fields=["is_active"])
-    tokens = {role: Token.objects.create(user=user).key for role, user in users.items()}
+    users[IFACE] = user_create(username="matrix-lab", role=Role.INTERFACE, password=None)
+    tokens = {role: api_token(user) for role, user in users.items()}
 
     patient = PatientFactory(oncologist=users[ONC])
     treatment = TreatmentFactory(patient=patient, start_date=days(-150))
@@ -158,6 +167,7 @@ def world(make_user) -> World:
     return World(
         users=users,
         tokens=tokens,
+        nurse_token_id=ApiToken.objects.get(user=users[NURSE]).pk,
         patient=patient,
         treatment=treatment,
         assessment=assessment,
@@ -188,9 +198,18 @@ class Case:
     browser: bool = False
 
 
-def roles(anonymous: Expected, nurse: Expected, oncologist: Expected, admin: Expected) -> RoleMap:
+def roles(
+    anonymous: Expected,
+    nurse: Expected,
+    oncologist: Expected,
+    admin: Expected,
+    interface: Expected = 403,
+) -> RoleMap:
     # An inactive user always gets what an anonymous one gets.
-    return {ANON: anonymous, INACTIVE: anonymous, NURSE: nurse, ONC: oncologist, ADMIN: admin}
+    return {
+        ANON: anonymous, INACTIVE: anonymous, NURSE: nurse, ONC: oncologist, ADMIN: admin,
+        IFACE: interface,
+    }  # fmt: skip
 
 
 def page_read(*, nurse=True) -> RoleMap:
@@ -366,6 +385,25 @@ EXPECTATIONS: dict[str, list[Case]] = {
     ],
     "logout": [Case(methods={"POST": roles(LOGIN, LOGIN, LOGIN, LOGIN)})],
     "account-security": [Case(methods={"GET": SIGNED_IN_PAGE})],
+    # Only one's own token: the nurse's here, a 404 for everyone else.
+    "api-token-revoke": [
+        Case(
+            kwargs=kw(token_id=lambda w: w.nurse_token_id),
+            methods={"POST": roles(LOGIN, WRITE, 404, 404)},
+        )
+    ],
+    "password-change": [
+        Case(
+            methods={"GET": SIGNED_IN_PAGE, "POST": roles(LOGIN, WRITE, WRITE, WRITE)},
+            bodies={
+                "POST": lambda w: {
+                    "old_password": "not-the-password",
+                    "new_password1": "a-new-long-passphrase",
+                    "new_password2": "a-new-long-passphrase",
+                }
+            },
+        )
+    ],
     "mfa-setup": [
         Case(
             methods={"GET": SIGNED_IN_PAGE, "POST": roles(LOGIN, WRITE, WRITE, WRITE)},
@@ -380,8 +418,19 @@ EXPECTATIONS: dict[str, list[Case]] = {
     "v1:api-token": [
         Case(
             # Each caller asks for a token with its own credentials (see token_body;
-            # anonymous: an unknown user; inactive: refused with 400 like a wrong password).
-            methods={"POST": roles(400, 200, 200, 200)},
+            # anonymous: an unknown user; inactive: refused with 400 like a wrong password;
+            # interface: it has no password).
+            methods={"POST": roles(400, 200, 200, 200, interface=400)},
+        )
+    ],
+    # Signing out revokes the token used: any token holder may.
+    "v1:api-logout": [Case(methods={"POST": roles(401, 204, 204, 204, interface=204)})],
+    # One's own tokens, people only.
+    "v1:api-token-list": [Case(methods={"GET": roles(401, 200, 200, 200)})],
+    "v1:api-token-detail": [
+        Case(
+            kwargs=kw(pk=lambda w: w.nurse_token_id),
+            methods={"DELETE": roles(401, 204, 404, 404)},
         )
     ],
     "v1:patient-list": [
