@@ -22,9 +22,12 @@ class Action(models.TextChoices):
     MANAGE_USERS = "manage_users"
     MANAGE_POLICY = "manage_policy"
     VIEW_AUDIT = "view_audit"
+    VIEW_METRICS = "view_metrics"
 
 
 _CLINICAL_READ = {Action.VIEW_CLINICAL}
+# The programme's aggregate figures: counts, rates and medians, never a patient's record.
+_PROGRAMME_METRICS = {Action.VIEW_METRICS}
 _NURSE_WRITES = {
     Action.RECORD_APPOINTMENT,
     Action.RECORD_DRAW,
@@ -36,6 +39,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     Role.ONCOLOGIST: frozenset(
         _CLINICAL_READ
         | _NURSE_WRITES
+        | _PROGRAMME_METRICS
         | {
             Action.EDIT_PATIENT,
             Action.EDIT_TREATMENT,
@@ -43,9 +47,12 @@ ALLOWED: dict[str, frozenset[str]] = {
             Action.RESOLVE_ESR1_ALERT,
         }
     ),
-    Role.NURSE: frozenset(_CLINICAL_READ | _NURSE_WRITES),
-    # Administrators run the system, not the clinic: no clinical records.
-    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}),
+    Role.NURSE: frozenset(_CLINICAL_READ | _NURSE_WRITES | _PROGRAMME_METRICS),
+    # Administrators run the system, not the clinic: no clinical records, only the
+    # programme's aggregates.
+    Role.ADMIN: frozenset(
+        {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT} | _PROGRAMME_METRICS
+    ),
 }
 
 # Django model permissions granted to each role's group, so the Django admin

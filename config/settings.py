@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "accounts",
     "patients",
     "surveillance",
+    "programme",
 ]
 
 MIDDLEWARE = [

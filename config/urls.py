@@ -8,6 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from accounts import views as accounts_views
 from accounts.api.views import TokenObtainView
 from config import health
+from programme.api import MetricsView
 from surveillance import views as surveillance_views
 
 admin.site.site_header = "ESR1 Watch administration"
@@ -17,12 +18,14 @@ api_v1 = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("", include("patients.api.urls")),
     path("", include("surveillance.api.urls")),
+    path("metrics/", MetricsView.as_view(), name="metrics"),
 ]
 
 urlpatterns = [
     path("", surveillance_views.home, name="home"),
     path("patients/", include("patients.urls")),
     path("", include("surveillance.urls")),
+    path("metrics/", include("programme.urls")),
     path("", include("accounts.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

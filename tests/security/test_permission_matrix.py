@@ -9,6 +9,7 @@ endpoint cannot ship without someone deciding who may call it.
 Rules the table encodes:
 - clinical pages and APIs: nurse and oncologist read (200), admin 403; anonymous users get
   302 to /login/ on pages and 401 on the API; an inactive user is anonymous (302/401).
+- programme metrics (page, CSV, API): aggregates only, read by nurse, oncologist and admin.
 - writes: an allowed role gets 200/201/302 (saved) or 400 (validation), never 403; a
   forbidden role gets 403. The nurse may not create or edit patients, treatments or
   assessments, nor resolve an ESR1 alert; she records appointments, draws and results and
@@ -336,6 +337,9 @@ EXPECTATIONS: dict[str, list[Case]] = {
             bodies={"POST": lambda w: DONE},
         ),
     ],
+    # Programme metrics: aggregates, so the administrator reads them too (SPEC 1).
+    "metrics": [Case(methods={"GET": SIGNED_IN_PAGE})],
+    "metrics-export": [Case(methods={"GET": SIGNED_IN_PAGE})],
     # --- signing in and out (accounts/) -------------------------------------------------------
     "login": [
         Case(
@@ -500,6 +504,7 @@ EXPECTATIONS: dict[str, list[Case]] = {
         ),
     ],
     "v1:worklist": [Case(methods={"GET": API_READ})],
+    "v1:metrics": [Case(methods={"GET": roles(401, 200, 200, 200)})],
     # The schema and its docs page are for signed-in users (SPEC 1: anonymous users get the
     # login page, the probes and static files only); neither holds clinical data.
     "schema": [Case(methods={"GET": roles(401, 200, 200, 200)})],
