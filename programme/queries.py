@@ -1,13 +1,14 @@
 """The programme's figures as SQL: every figure is aggregated in Postgres, over the whole
-range, per calendar month and per oncologist in one statement each (GROUPING SETS).
+range, per calendar month and per oncologist, in one statement per kind of record.
 
 Table and column names come from the models' `_meta` (`_Names`), so a renamed field is
 renamed here and a removed one fails loudly instead of reading the wrong column. Values
 (dates, codes, the clinic's zone) are always parameters, never spliced in.
 
-Every grouped statement answers rows of (`scope`, `month`, `oncologist_id`, figures...):
-`scope` is "all" for the whole range, "month" for one calendar month (`month` is its first
-day) and "oncologist" for one patient's oncologist (the patient's current oncologist).
+Every statement answers rows of (`scope`, `month`, `oncologist_id`, figures...): `scope` is
+"all" for the whole range, "month" for one calendar month (`month` is its first day) and
+"oncologist" for one patient's oncologist (the patient's current oncologist); the patients
+statement adds one "funnel" row.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from django.db import connection
 
 from patients.models import (
     Assessment,
-    Drug,
-    DrugClass,
     Patient,
     PatientStatus,
     ReceptorStatus,
@@ -37,6 +36,7 @@ from surveillance.models import (
     Result,
     ResultStatus,
 )
+from surveillance.rules import AROMATASE_INHIBITORS, CDK46_INHIBITORS
 
 # "Collected within 14 days of the due date" (SPEC 8): the same two weeks after which the
 # engine calls a planned draw overdue under the default policy.
@@ -74,7 +74,6 @@ def _sql(template: str, **fragments: str) -> str:
         alert=_Names(Alert),
         assessment=_Names(Assessment),
         draw=_Names(Draw),
-        drug=_Names(Drug),
         patient=_Names(Patient),
         result=_Names(Result),
         treatment=_Names(Treatment),
@@ -93,8 +92,10 @@ def parameters(*, start, end, today, zone: str) -> dict:
         "active": PatientStatus.ACTIVE,
         "positive": ReceptorStatus.POSITIVE,
         "metastatic": Setting.METASTATIC,
-        "ai": DrugClass.AROMATASE_INHIBITOR,
-        "cdk46": DrugClass.CDK46_INHIBITOR,
+        # The surveillance regimen as the rules define it (SPEC 5 rule 1). Codes rather than
+        # a join to the catalogue: the planner then estimates the rows from the statistics.
+        "aromatase_inhibitors": sorted(AROMATASE_INHIBITORS),
+        "cdk46_inhibitors": sorted(CDK46_INHIBITORS),
         "pd": Response.PD,
         "collected": [DrawStatus.COLLECTED, DrawStatus.RESULTED],
         "cancelled": DrawStatus.CANCELLED,
@@ -117,33 +118,35 @@ def parameters(*, start, end, today, zone: str) -> dict:
 # patient, from the later of its start and the patient's enrolment until (exclusive) the
 # earlier of its end and the first PD assessment on or after its start (SPEC 5 rules 1-2).
 # A patient no longer active is counted only over a span that ended (by a recorded end or
-# progression): when an open span stopped being monitored is not recorded.
+# progression): when an open span stopped being followed is not recorded. `monitored` keeps
+# the spans that overlap the period, clipped to it (`last_day` inclusive).
 _SPANS = """
-spans AS (
+spans AS MATERIALIZED (
     SELECT p.{patient.id} AS patient_id,
            p.{patient.oncologist} AS oncologist_id,
            GREATEST(t.{treatment.start_date}, p.{patient.enrolled_on}) AS since,
-           LEAST(t.{treatment.end_date}, (
-               SELECT min(pd.{assessment.date}) FROM {assessment} pd
-               WHERE pd.{assessment.patient} = t.{treatment.patient}
-                 AND pd.{assessment.response} = %(pd)s
-                 AND pd.{assessment.date} >= t.{treatment.start_date}
-           )) AS until,
+           LEAST(t.{treatment.end_date}, min(pd.{assessment.date})) AS until,
            p.{patient.status} = %(active)s AS active
     FROM {treatment} t
     JOIN {patient} p ON p.{patient.id} = t.{treatment.patient}
+    LEFT JOIN {assessment} pd ON pd.{assessment.patient} = t.{treatment.patient}
+         AND pd.{assessment.response} = %(pd)s
+         AND pd.{assessment.date} >= t.{treatment.start_date}
     WHERE t.{treatment.setting} = %(metastatic)s
       AND t.{treatment.line_number} = 1
-      AND t.{treatment.endocrine_therapy} IN (
-          SELECT {drug.code} FROM {drug} WHERE {drug.drug_class} = %(ai)s)
-      AND t.{treatment.cdk46_inhibitor} IN (
-          SELECT {drug.code} FROM {drug} WHERE {drug.drug_class} = %(cdk46)s)
+      AND t.{treatment.endocrine_therapy} = ANY(%(aromatase_inhibitors)s)
+      AND t.{treatment.cdk46_inhibitor} = ANY(%(cdk46_inhibitors)s)
       AND %(positive)s IN (p.{patient.er_status}, p.{patient.pr_status})
       AND p.{patient.her2_status} <> %(positive)s
+    GROUP BY t.{treatment.id}, p.{patient.id}
 ),
-monitored AS (
-    SELECT * FROM spans
+monitored AS MATERIALIZED (
+    SELECT patient_id, oncologist_id,
+           GREATEST(since, %(start)s::date) AS since,
+           LEAST(until - 1, %(end)s::date) AS last_day
+    FROM spans
     WHERE (until IS NULL OR since < until) AND (active OR until IS NOT NULL)
+      AND since <= %(end)s::date AND (until IS NULL OR until > %(start)s::date)
 )"""
 
 # ESR1 alerts, each marked whether it is the first of its episode: the patient's first
@@ -164,16 +167,6 @@ esr1_alerts AS (
            ) = 1 AS first_of_episode
     FROM {alert} a
     WHERE a.{alert.kind} = ANY(%(esr1_kinds)s)
-)"""
-
-_MONTHS = """
-months AS (
-    SELECT m::date AS month,
-           GREATEST(m::date, %(start)s::date) AS lo,
-           LEAST((m + interval '1 month' - interval '1 day')::date, %(end)s::date) AS hi
-    FROM generate_series(
-        date_trunc('month', %(start)s::timestamp), %(end)s::timestamp, interval '1 month')
-        AS m
 )"""
 
 
@@ -199,15 +192,101 @@ def _grouped(source: str, aggregates: str, *, ctes: tuple[str, ...] = ()) -> str
 
 
 @cache
-def monitored_sql() -> str:
-    """Patients monitored: distinct patients with a monitored span overlapping the range
-    (each month: overlapping that month's part of the range)."""
-    return _grouped(
-        """SELECT m.lo AS on_date, s.oncologist_id, s.patient_id
-           FROM monitored s
-           JOIN months m ON s.since <= m.hi AND (s.until IS NULL OR s.until > m.lo)""",
-        "count(DISTINCT x.patient_id) AS monitored",
-        ctes=(_SPANS, _MONTHS),
+def patients_sql() -> str:
+    """Patients monitored: distinct patients with a monitored span in the period, per
+    oncologist, and per month (a span counts in every month it touches). A patient's spans
+    that share a month are merged first ("islands" of months), so no month counts a patient
+    twice; each month's count is then the running sum of islands starting minus islands
+    ended, which reads each span once instead of once per month.
+
+    And the funnel, one row: of the patients monitored, those tested (a draw collected in
+    the period); of those, ESR1 detected (a detection in the period); of those, switched
+    (a switched decision in the period)."""
+    return _sql(
+        """WITH {ctes},
+        span_months AS (
+            SELECT patient_id,
+                   date_trunc('month', since::timestamp)::date AS first_month,
+                   date_trunc('month', last_day::timestamp)::date AS last_month
+            FROM monitored
+        ),
+        marked AS (
+            SELECT *, first_month > max(last_month) OVER (
+                       PARTITION BY patient_id ORDER BY first_month, last_month
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                   ) IS NOT FALSE AS starts_island
+            FROM span_months
+        ),
+        numbered AS (
+            SELECT *, count(*) FILTER (WHERE starts_island) OVER (
+                       PARTITION BY patient_id ORDER BY first_month, last_month
+                       ROWS UNBOUNDED PRECEDING
+                   ) AS island
+            FROM marked
+        ),
+        islands AS (
+            SELECT min(first_month) AS first_month, max(last_month) AS last_month
+            FROM numbered GROUP BY patient_id, island
+        ),
+        changes AS (
+            SELECT month, sum(change) AS change FROM (
+                SELECT first_month AS month, 1 AS change FROM islands
+                UNION ALL
+                SELECT (last_month + interval '1 month')::date, -1 FROM islands
+            ) AS edges GROUP BY month
+        ),
+        months AS (
+            SELECT m::date AS month
+            FROM generate_series(date_trunc('month', %(start)s::timestamp),
+                                 %(end)s::timestamp, interval '1 month') AS m
+        ),
+        tested AS (
+            SELECT DISTINCT d.{draw.patient} AS patient_id FROM {draw} d
+            WHERE d.{draw.status} = ANY(%(collected)s)
+              AND d.{draw.collected_on} BETWEEN %(start)s AND %(end)s
+        ),
+        detected AS (
+            SELECT DISTINCT patient_id FROM esr1_alerts
+            WHERE first_of_episode AND created_on BETWEEN %(start)s AND %(end)s
+        ),
+        switched AS (
+            SELECT DISTINCT a.{alert.patient} AS patient_id FROM {alert} a
+            WHERE a.{alert.kind} = ANY(%(esr1_kinds)s)
+              AND a.{alert.decision} = %(switched)s
+              AND (a.{alert.resolved_at} AT TIME ZONE %(tz)s)::date
+                  BETWEEN %(start)s AND %(end)s
+        ),
+        funnel AS (
+            SELECT pt.patient_id,
+                   t.patient_id IS NOT NULL AS tested,
+                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL AS detected,
+                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL
+                       AND s.patient_id IS NOT NULL AS switched
+            FROM (SELECT DISTINCT patient_id FROM monitored) AS pt
+            LEFT JOIN tested t ON t.patient_id = pt.patient_id
+            LEFT JOIN detected d ON d.patient_id = pt.patient_id
+            LEFT JOIN switched s ON s.patient_id = pt.patient_id
+        )
+        SELECT 'all' AS scope, NULL::date AS month, NULL::bigint AS oncologist_id,
+               count(DISTINCT patient_id) AS monitored,
+               NULL::bigint AS tested, NULL::bigint AS esr1_detected, NULL::bigint AS switched
+        FROM monitored
+        UNION ALL
+        SELECT 'oncologist', NULL, oncologist_id, count(DISTINCT patient_id),
+               NULL, NULL, NULL
+        FROM monitored GROUP BY oncologist_id
+        UNION ALL
+        SELECT 'month', m.month, NULL,
+               (sum(coalesce(c.change, 0))
+                   OVER (ORDER BY m.month ROWS UNBOUNDED PRECEDING))::bigint,
+               NULL, NULL, NULL
+        FROM months m LEFT JOIN changes c ON c.month = m.month
+        UNION ALL
+        SELECT 'funnel', NULL, NULL, count(*),
+               count(*) FILTER (WHERE tested), count(*) FILTER (WHERE detected),
+               count(*) FILTER (WHERE switched)
+        FROM funnel""",
+        ctes=_sql(",".join((_SPANS, _ESR1_ALERTS))),
     )
 
 
@@ -251,8 +330,8 @@ def results_sql() -> str:
         """count(*) AS results,
            count(*) FILTER (WHERE x.failed) AS failed,
            count(x.turnaround) AS turnaround_n,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY x.turnaround) AS turnaround_median,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY x.turnaround) AS turnaround_p90,
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY x.turnaround)
+               AS turnaround_percentiles,
            count(*) FILTER (WHERE x.turnaround <= %(turnaround_days)s) AS within_target""",
     )
 
@@ -328,47 +407,4 @@ def decisions_sql() -> str:
            count(x.days_to_switch) AS days_to_switch_n,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY x.days_to_switch)
                AS days_to_switch_median""",
-    )
-
-
-@cache
-def funnel_sql() -> str:
-    """Patients, each stage a subset of the one before: monitored in the range; of them,
-    tested (a draw collected in the range); of those, ESR1 detected (a detection in the
-    range); of those, switched (a switched decision in the range)."""
-    return _sql(
-        """WITH {ctes},
-        patients AS (
-            SELECT DISTINCT s.patient_id FROM monitored s
-            WHERE s.since <= %(end)s AND (s.until IS NULL OR s.until > %(start)s)
-        ),
-        stages AS (
-            SELECT
-                EXISTS (
-                    SELECT 1 FROM {draw} d
-                    WHERE d.{draw.patient} = pt.patient_id
-                      AND d.{draw.status} = ANY(%(collected)s)
-                      AND d.{draw.collected_on} BETWEEN %(start)s AND %(end)s
-                ) AS tested,
-                EXISTS (
-                    SELECT 1 FROM esr1_alerts e
-                    WHERE e.patient_id = pt.patient_id AND e.first_of_episode
-                      AND e.created_on BETWEEN %(start)s AND %(end)s
-                ) AS detected,
-                EXISTS (
-                    SELECT 1 FROM {alert} a
-                    WHERE a.{alert.patient} = pt.patient_id
-                      AND a.{alert.kind} = ANY(%(esr1_kinds)s)
-                      AND a.{alert.decision} = %(switched)s
-                      AND (a.{alert.resolved_at} AT TIME ZONE %(tz)s)::date
-                          BETWEEN %(start)s AND %(end)s
-                ) AS switched
-            FROM patients pt
-        )
-        SELECT count(*) AS monitored,
-               count(*) FILTER (WHERE tested) AS tested,
-               count(*) FILTER (WHERE tested AND detected) AS esr1_detected,
-               count(*) FILTER (WHERE tested AND detected AND switched) AS switched
-        FROM stages""",
-        ctes=_sql(",".join((_SPANS, _ESR1_ALERTS))),
     )

@@ -56,8 +56,8 @@ MIN_CASES = 5
 DECISION_KINDS = tuple(str(kind) for kind in queries.CLINICAL_DECISIONS)
 FUNNEL_STAGES = ("monitored", "tested", "esr1_detected", "switched")
 
-_GROUPED = {
-    "monitored": queries.monitored_sql,
+_STATEMENTS = {
+    "patients": queries.patients_sql,
     "draws": queries.draws_sql,
     "results": queries.results_sql,
     "alerts": queries.alerts_sql,
@@ -74,8 +74,8 @@ def programme_metrics(*, start: date, end: date, today: date | None = None) -> d
         start=start, end=end, today=today or clinic_today(), zone=settings.TIME_ZONE
     )
     with connection.cursor() as cursor:
-        tables = {name: _keyed_rows(cursor, sql(), params) for name, sql in _GROUPED.items()}
-        funnel = _fetch(cursor, queries.funnel_sql(), params)[0]
+        tables = {name: _keyed_rows(cursor, sql(), params) for name, sql in _STATEMENTS.items()}
+    funnel = tables["patients"].pop(("funnel", None))
 
     by_month = [
         {"month": f"{first:%Y-%m}", "from": lo, "to": hi, **_figures(tables, ("month", first))}
@@ -131,34 +131,29 @@ def _fetch(cursor, sql: str, params: dict) -> list[dict]:
 
 
 def _keyed_rows(cursor, sql: str, params: dict) -> dict[tuple, dict]:
-    """A grouped statement's rows by scope: ("all", None), ("month", first day) and
-    ("oncologist", user id)."""
+    """A statement's rows by scope: ("all", None), ("month", first day), ("oncologist",
+    user id), and the patients statement's ("funnel", None)."""
     keyed = {}
     for row in _fetch(cursor, sql, params):
         scope = row["scope"]
-        key = {"all": None, "month": row["month"], "oncologist": row["oncologist_id"]}[scope]
+        key = {"month": row["month"], "oncologist": row["oncologist_id"]}.get(scope)
         keyed[(scope, key)] = row
     return keyed
 
 
 def _figures(tables: dict[str, dict], key: tuple) -> dict:
-    monitored = tables["monitored"].get(key, {})
+    monitored = tables["patients"].get(key, {})
     draws = tables["draws"].get(key, {})
     results = tables["results"].get(key, {})
     alerts = tables["alerts"].get(key, {})
     decisions = tables["decisions"].get(key, {})
+    median, p90 = results.get("turnaround_percentiles") or (None, None)
     return {
         "monitored": monitored.get("monitored", 0),
         "draws_due": draws.get("due", 0),
         **_share("draws_on_time_pct", draws.get("on_time", 0), draws.get("decided", 0)),
-        **_value(
-            "turnaround_days_median",
-            results.get("turnaround_median"),
-            results.get("turnaround_n", 0),
-        ),
-        **_value(
-            "turnaround_days_p90", results.get("turnaround_p90"), results.get("turnaround_n", 0)
-        ),
+        **_value("turnaround_days_median", median, results.get("turnaround_n", 0)),
+        **_value("turnaround_days_p90", p90, results.get("turnaround_n", 0)),
         **_share(
             "turnaround_within_14_pct",
             results.get("within_target", 0),

@@ -37,7 +37,7 @@ from django.test.utils import CaptureQueriesContext
 from programme.forms import default_start
 from programme.selectors import calendar_months, programme_metrics
 from surveillance.models import Alert
-from tests.factories import TODAY
+from tests.factories import TODAY, TreatmentFactory
 from tests.programme.cohort import (
     A,
     B,
@@ -262,6 +262,22 @@ def test_a_share_or_median_needs_five_cases(clinic):
     assert empty["funnel"] == {"monitored": 0, "tested": 0, "esr1_detected": 0, "switched": 0}
 
 
+def test_a_patient_on_two_regimens_in_one_month_counts_once_in_it():
+    onc = oncologist("dr.twice", "Tom", "Twice")
+    # The CDK4/6 inhibitor changed on b10: two surveillance treatments, both in month B.
+    changed, _ = patient_on_surveillance(onc, end=b(10), end_reason="toxicity")
+    TreatmentFactory(patient=changed, start_date=b(10), cdk46_inhibitor_id="ribociclib")
+    # Off surveillance (tamoxifen) from a5 to a20, back on an aromatase inhibitor after.
+    paused, _ = patient_on_surveillance(onc, end=a(5), end_reason="toxicity")
+    TreatmentFactory(patient=paused, start_date=a(5), end_date=a(20), end_reason="toxicity",
+                     endocrine_therapy_id="tamoxifen", cdk46_inhibitor_id=None)  # fmt: skip
+    TreatmentFactory(patient=paused, start_date=a(20), cdk46_inhibitor_id="abemaciclib")
+    m = programme_metrics(start=A, end=TODAY)
+    assert [row["monitored"] for row in m["by_month"]] == [2, 2, 2]
+    assert m["monitored"] == 2
+    assert oncologist_row(m, "dr.twice")["monitored"] == 2
+
+
 def test_a_planned_draw_still_in_its_grace_period_is_due_but_not_yet_late():
     onc = oncologist("dr.east", "Eve", "East")
     patient, _ = patient_on_surveillance(onc)
@@ -373,15 +389,16 @@ def test_alert_days_fall_in_the_clinic_time_zone(settings):
 
 
 def test_query_count_does_not_grow_with_patients_or_months(clinic, django_assert_max_num_queries):
-    # 5 grouped statements, the funnel, the oncologists' names.
-    with django_assert_max_num_queries(7):
+    # The patients (with the funnel), draws, results, alerts and decisions statements; the
+    # oncologists' names.
+    with django_assert_max_num_queries(6):
         programme_metrics(start=A, end=TODAY)
     with CaptureQueriesContext(connection) as small:
         programme_metrics(start=B, end=B + timedelta(days=5))
     build_clinic_again()
     with CaptureQueriesContext(connection) as large:
         programme_metrics(start=TODAY - timedelta(days=3 * 365), end=TODAY)
-    assert len(large) == len(small) == 7
+    assert len(large) == len(small) == 6
 
 
 def build_clinic_again():

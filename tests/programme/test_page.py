@@ -150,6 +150,6 @@ def test_csv_refuses_a_bad_period(client, nurse):
 def test_page_query_count_is_fixed(client, clinic, nurse, django_assert_max_num_queries):
     client.force_login(nurse)
     client.get("/metrics/", period())
-    # Session, user, the figures' seven statements, the session's idle-logoff timestamp.
-    with django_assert_max_num_queries(12):
+    # Session, user, the figures' six statements, the session's idle-logoff timestamp.
+    with django_assert_max_num_queries(11):
         client.get("/metrics/", {"from": "2020-01-01", "to": TODAY.isoformat()})

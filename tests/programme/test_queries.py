@@ -22,8 +22,8 @@ def test_a_field_the_model_does_not_have_fails_loudly():
 @pytest.mark.parametrize(
     "statement",
     [
-        queries.monitored_sql, queries.draws_sql, queries.results_sql, queries.alerts_sql,
-        queries.decisions_sql, queries.funnel_sql,
+        queries.patients_sql, queries.draws_sql, queries.results_sql, queries.alerts_sql,
+        queries.decisions_sql,
     ],
 )  # fmt: skip
 def test_every_statement_is_complete(statement):
