@@ -191,82 +191,87 @@ def _grouped(source: str, aggregates: str, *, ctes: tuple[str, ...] = ()) -> str
 # --- The statements ----------------------------------------------------------------------
 
 
+# A patient's monitored spans as calendar months, merged where they share a month ("islands"),
+# and how many islands start and end in each month: each month's count of patients is the
+# running sum of those changes, which reads each span once instead of once per month.
+_MONTH_ISLANDS = """
+    span_months AS (
+        SELECT patient_id,
+               date_trunc('month', since::timestamp)::date AS first_month,
+               date_trunc('month', last_day::timestamp)::date AS last_month
+        FROM monitored
+    ),
+    marked AS (
+        SELECT *, first_month > max(last_month) OVER (
+                   PARTITION BY patient_id ORDER BY first_month, last_month
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+               ) IS NOT FALSE AS starts_island
+        FROM span_months
+    ),
+    numbered AS (
+        SELECT *, count(*) FILTER (WHERE starts_island) OVER (
+                   PARTITION BY patient_id ORDER BY first_month, last_month
+                   ROWS UNBOUNDED PRECEDING
+               ) AS island
+        FROM marked
+    ),
+    islands AS (
+        SELECT min(first_month) AS first_month, max(last_month) AS last_month
+        FROM numbered GROUP BY patient_id, island
+    ),
+    changes AS (
+        SELECT month, sum(change) AS change FROM (
+            SELECT first_month AS month, 1 AS change FROM islands
+            UNION ALL
+            SELECT (last_month + interval '1 month')::date, -1 FROM islands
+        ) AS edges GROUP BY month
+    ),
+    months AS (
+        SELECT m::date AS month
+        FROM generate_series(date_trunc('month', %(start)s::timestamp),
+                             %(end)s::timestamp, interval '1 month') AS m
+    )"""
+
+# The funnel's stages as sets of patients.
+_FUNNEL = """
+    tested AS (
+        SELECT DISTINCT d.{draw.patient} AS patient_id FROM {draw} d
+        WHERE d.{draw.status} = ANY(%(collected)s)
+          AND d.{draw.collected_on} BETWEEN %(start)s AND %(end)s
+    ),
+    detected AS (
+        SELECT DISTINCT patient_id FROM esr1_alerts
+        WHERE first_of_episode AND created_on BETWEEN %(start)s AND %(end)s
+    ),
+    switched AS (
+        SELECT DISTINCT a.{alert.patient} AS patient_id FROM {alert} a
+        WHERE a.{alert.kind} = ANY(%(esr1_kinds)s)
+          AND a.{alert.decision} = %(switched)s
+          AND (a.{alert.resolved_at} AT TIME ZONE %(tz)s)::date
+              BETWEEN %(start)s AND %(end)s
+    ),
+    funnel AS (
+        SELECT pt.patient_id,
+               t.patient_id IS NOT NULL AS tested,
+               t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL AS detected,
+               t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL
+                   AND s.patient_id IS NOT NULL AS switched
+        FROM (SELECT DISTINCT patient_id FROM monitored) AS pt
+        LEFT JOIN tested t ON t.patient_id = pt.patient_id
+        LEFT JOIN detected d ON d.patient_id = pt.patient_id
+        LEFT JOIN switched s ON s.patient_id = pt.patient_id
+    )"""
+
+
 @cache
 def patients_sql() -> str:
     """Patients monitored: distinct patients with a monitored span in the period, per
-    oncologist, and per month (a span counts in every month it touches). A patient's spans
-    that share a month are merged first ("islands" of months), so no month counts a patient
-    twice; each month's count is then the running sum of islands starting minus islands
-    ended, which reads each span once instead of once per month.
-
+    oncologist, and per month (a span counts in every month it touches, a patient once).
     And the funnel, one row: of the patients monitored, those tested (a draw collected in
     the period); of those, ESR1 detected (a detection in the period); of those, switched
     (a switched decision in the period)."""
     return _sql(
-        """WITH {ctes},
-        span_months AS (
-            SELECT patient_id,
-                   date_trunc('month', since::timestamp)::date AS first_month,
-                   date_trunc('month', last_day::timestamp)::date AS last_month
-            FROM monitored
-        ),
-        marked AS (
-            SELECT *, first_month > max(last_month) OVER (
-                       PARTITION BY patient_id ORDER BY first_month, last_month
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                   ) IS NOT FALSE AS starts_island
-            FROM span_months
-        ),
-        numbered AS (
-            SELECT *, count(*) FILTER (WHERE starts_island) OVER (
-                       PARTITION BY patient_id ORDER BY first_month, last_month
-                       ROWS UNBOUNDED PRECEDING
-                   ) AS island
-            FROM marked
-        ),
-        islands AS (
-            SELECT min(first_month) AS first_month, max(last_month) AS last_month
-            FROM numbered GROUP BY patient_id, island
-        ),
-        changes AS (
-            SELECT month, sum(change) AS change FROM (
-                SELECT first_month AS month, 1 AS change FROM islands
-                UNION ALL
-                SELECT (last_month + interval '1 month')::date, -1 FROM islands
-            ) AS edges GROUP BY month
-        ),
-        months AS (
-            SELECT m::date AS month
-            FROM generate_series(date_trunc('month', %(start)s::timestamp),
-                                 %(end)s::timestamp, interval '1 month') AS m
-        ),
-        tested AS (
-            SELECT DISTINCT d.{draw.patient} AS patient_id FROM {draw} d
-            WHERE d.{draw.status} = ANY(%(collected)s)
-              AND d.{draw.collected_on} BETWEEN %(start)s AND %(end)s
-        ),
-        detected AS (
-            SELECT DISTINCT patient_id FROM esr1_alerts
-            WHERE first_of_episode AND created_on BETWEEN %(start)s AND %(end)s
-        ),
-        switched AS (
-            SELECT DISTINCT a.{alert.patient} AS patient_id FROM {alert} a
-            WHERE a.{alert.kind} = ANY(%(esr1_kinds)s)
-              AND a.{alert.decision} = %(switched)s
-              AND (a.{alert.resolved_at} AT TIME ZONE %(tz)s)::date
-                  BETWEEN %(start)s AND %(end)s
-        ),
-        funnel AS (
-            SELECT pt.patient_id,
-                   t.patient_id IS NOT NULL AS tested,
-                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL AS detected,
-                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL
-                       AND s.patient_id IS NOT NULL AS switched
-            FROM (SELECT DISTINCT patient_id FROM monitored) AS pt
-            LEFT JOIN tested t ON t.patient_id = pt.patient_id
-            LEFT JOIN detected d ON d.patient_id = pt.patient_id
-            LEFT JOIN switched s ON s.patient_id = pt.patient_id
-        )
+        """WITH {ctes}
         SELECT 'all' AS scope, NULL::date AS month, NULL::bigint AS oncologist_id,
                count(DISTINCT patient_id) AS monitored,
                NULL::bigint AS tested, NULL::bigint AS esr1_detected, NULL::bigint AS switched
@@ -286,7 +291,7 @@ def patients_sql() -> str:
                count(*) FILTER (WHERE tested), count(*) FILTER (WHERE detected),
                count(*) FILTER (WHERE switched)
         FROM funnel""",
-        ctes=_sql(",".join((_SPANS, _ESR1_ALERTS))),
+        ctes=_sql(",".join((_SPANS, _ESR1_ALERTS, _MONTH_ISLANDS, _FUNNEL))),
     )
 
 
