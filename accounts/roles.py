@@ -30,10 +30,14 @@ class Action(models.TextChoices):
     # Sign in on the web and look after one's own account: password, two-step sign-in, API
     # tokens, the API docs. People do; system accounts do not.
     WEB_SIGN_IN = "web_sign_in"
+    # The programme's aggregate figures (/metrics/, /api/v1/metrics/).
+    VIEW_METRICS = "view_metrics"
 
 
 _PERSON = {Action.WEB_SIGN_IN}
 _CLINICAL_READ = {Action.VIEW_CLINICAL}
+# The programme's aggregate figures: counts, rates and medians, never a patient's record.
+_PROGRAMME_METRICS = {Action.VIEW_METRICS}
 _NURSE_WRITES = {
     Action.RECORD_APPOINTMENT,
     Action.RECORD_DRAW,
@@ -46,6 +50,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         _PERSON
         | _CLINICAL_READ
         | _NURSE_WRITES
+        | _PROGRAMME_METRICS
         | {
             Action.EDIT_PATIENT,
             Action.EDIT_TREATMENT,
@@ -54,9 +59,16 @@ ALLOWED: dict[str, frozenset[str]] = {
             Action.IMPORT_REPORTS,
         }
     ),
-    Role.NURSE: frozenset(_PERSON | _CLINICAL_READ | _NURSE_WRITES | {Action.IMPORT_REPORTS}),
-    # Administrators run the system, not the clinic: no clinical records.
-    Role.ADMIN: frozenset(_PERSON | {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}),
+    Role.NURSE: frozenset(
+        _PERSON | _CLINICAL_READ | _NURSE_WRITES | _PROGRAMME_METRICS | {Action.IMPORT_REPORTS}
+    ),
+    # Administrators run the system, not the clinic: no clinical records, only the
+    # programme's aggregates.
+    Role.ADMIN: frozenset(
+        _PERSON
+        | {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}
+        | _PROGRAMME_METRICS
+    ),
     # Posts reports and reads nothing: not even its own account pages.
     Role.INTERFACE: frozenset({Action.IMPORT_REPORTS}),
 }

@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "patients",
     "surveillance",
     "chart",
+    "programme",
 ]
 
 MIDDLEWARE = [

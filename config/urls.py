@@ -8,6 +8,7 @@ from accounts import views as accounts_views
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
 from config import health
+from programme.api import MetricsView
 from surveillance import views as surveillance_views
 
 admin.site.site_header = "ESR1 Watch administration"
@@ -26,6 +27,7 @@ api_v1 = [
     path("", include("chart.api.urls")),
     path("", include("patients.api.urls")),
     path("", include("surveillance.api.urls")),
+    path("metrics/", MetricsView.as_view(), name="metrics"),
 ]
 
 urlpatterns = [
@@ -33,6 +35,7 @@ urlpatterns = [
     path("patients/", include("chart.urls")),
     path("patients/", include("patients.urls")),
     path("", include("surveillance.urls")),
+    path("metrics/", include("programme.urls")),
     path("", include("accounts.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

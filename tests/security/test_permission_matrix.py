@@ -13,6 +13,7 @@ Rules the table encodes:
   route there is today, with its token on the API and with a session on pages (it never
   gets one by signing in; a session made any other way is refused); it may sign out its
   own token. It posts reports to /api/v1/imports/, which has its own tests.
+- programme metrics (page, CSV, API): aggregates only, read by nurse, oncologist and admin.
 - writes: an allowed role gets 200/201/302 (saved) or 400 (validation), never 403; a
   forbidden role gets 403. The nurse may not create or edit patients, treatments or
   assessments, nor resolve an ESR1 alert; she records appointments, draws and results and
@@ -355,6 +356,9 @@ EXPECTATIONS: dict[str, list[Case]] = {
             bodies={"POST": lambda w: DONE},
         ),
     ],
+    # Programme metrics: aggregates, so the administrator reads them too (SPEC 1).
+    "metrics": [Case(methods={"GET": SIGNED_IN_PAGE})],
+    "metrics-export": [Case(methods={"GET": SIGNED_IN_PAGE})],
     # --- signing in and out (accounts/) -------------------------------------------------------
     "login": [
         Case(
@@ -549,6 +553,7 @@ EXPECTATIONS: dict[str, list[Case]] = {
         ),
     ],
     "v1:worklist": [Case(methods={"GET": API_READ})],
+    "v1:metrics": [Case(methods={"GET": roles(401, 200, 200, 200)})],
     # The schema and its docs page are for signed-in users (SPEC 1: anonymous users get the
     # login page, the probes and static files only); neither holds clinical data.
     "schema": [Case(methods={"GET": roles(401, 200, 200, 200)})],
