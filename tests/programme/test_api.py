@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from programme.forms import default_start
 from surveillance import engine, services
-from surveillance.decisions import alert_resolve
 from surveillance.models import Alert, Draw
+from surveillance.services import alert_resolve
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
 from tests.programme.cohort import A, B, build_clinic
+from tests.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +72,7 @@ def test_answer_has_exactly_the_documented_keys_and_the_hand_counted_figures(cli
 @pytest.mark.parametrize("role", [Role.ONCOLOGIST, Role.NURSE, Role.ADMIN])
 def test_oncologists_nurses_and_administrators_may_read_it_with_a_token(client, make_user, role):
     user = make_user(f"reader-{role}", role)
-    token = Token.objects.create(user=user)
-    response = client.get(URL, HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get(URL, HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     assert response.status_code == 200, response.content
 
 
