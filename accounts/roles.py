@@ -71,6 +71,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "surveillance.change_surveillancepolicy",
         "patients.view_drug",
         "patients.change_drug",
+        "surveillance.view_assayprofile",
+        "surveillance.change_assayprofile",
         "patients.view_patientaccess",
         "pghistory.view_events",
     ],

@@ -38,8 +38,9 @@ def _collected_static():
 
 @pytest.fixture(autouse=True)
 def _reference_data(request):
-    """Data migrations load the drug catalogue and policy v1; a transactional test's flush
-    wipes them, so put them back for any test that uses the database."""
+    """Data migrations load the drug catalogue, policy v1 and the assay profiles; a
+    transactional test's flush wipes them, so put them back for any test that uses the
+    database."""
     uses_db = request.node.get_closest_marker("django_db") or {
         "db",
         "transactional_db",
@@ -52,7 +53,8 @@ def _reference_data(request):
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
     from patients.drugs import CATALOGUE
     from patients.models import Drug
-    from surveillance.models import SurveillancePolicy
+    from surveillance.assays import PROFILES
+    from surveillance.models import AssayProfile, SurveillancePolicy
 
     if Drug.objects.count() != len(CATALOGUE):
         for code, name, drug_class, note in CATALOGUE:
@@ -61,6 +63,11 @@ def _reference_data(request):
             )
     if not SurveillancePolicy.objects.exists():
         SurveillancePolicy.objects.create(version=1, note="SPEC section 5 defaults")
+    if AssayProfile.objects.count() != len(PROFILES):
+        for code, name, limit in PROFILES:
+            AssayProfile.objects.get_or_create(
+                code=code, defaults={"name": name, "limit_of_detection_pct": limit}
+            )
 
 
 def _is_transactional(request) -> bool:

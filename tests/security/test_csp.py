@@ -170,6 +170,9 @@ def test_pages_run_clean_under_the_content_security_policy(
     adm.visit(f"/admin/accounts/user/{nurse.pk}/change/", wait_for="#content-main form")
     adm.visit("/admin/surveillance/surveillancepolicy/add/", wait_for="#content-main form")
     adm.visit("/admin/patients/drug/", wait_for="#changelist")
+    adm.visit(
+        "/admin/surveillance/assayprofile/guardant360_cdx/change/", wait_for="#content-main form"
+    )
 
     problems = []
     for watch in watches:

@@ -697,7 +697,7 @@ def test_health_probes_answer_everyone(probe, world):
         assert Client().generic(method, reverse(probe)).status_code == 405
 
 
-ADMIN_PAGES = ["/admin/", "/admin/accounts/user/"]
+ADMIN_PAGES = ["/admin/", "/admin/accounts/user/", "/admin/surveillance/assayprofile/"]
 
 
 @pytest.mark.django_db
