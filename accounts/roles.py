@@ -22,10 +22,12 @@ class Action(models.TextChoices):
     RESOLVE_LOGISTICS_ALERT = "resolve_logistics_alert"
     MANAGE_USERS = "manage_users"
     MANAGE_POLICY = "manage_policy"
+    VIEW_POLICY = "view_policy"
     VIEW_AUDIT = "view_audit"
 
 
-_CLINICAL_READ = {Action.VIEW_CLINICAL}
+# Clinicians read the records, and the policy page that explains the rules behind the alerts.
+_CLINICAL_READ = {Action.VIEW_CLINICAL, Action.VIEW_POLICY}
 _NURSE_WRITES = {
     Action.RECORD_APPOINTMENT,
     Action.RECORD_DRAW,
@@ -46,7 +48,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     Role.NURSE: frozenset(_CLINICAL_READ | _NURSE_WRITES),
     # Administrators run the system, not the clinic: no clinical records.
-    Role.ADMIN: frozenset({Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}),
+    Role.ADMIN: frozenset(
+        {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_POLICY, Action.VIEW_AUDIT}
+    ),
 }
 
 # Django model permissions granted to each role's group, so the Django admin

@@ -15,6 +15,7 @@ from surveillance.models import (
     AlertStatus,
     Draw,
     DrawStatus,
+    SurveillancePolicy,
 )
 
 ESR1_FIRST = Case(
@@ -106,3 +107,13 @@ def _open_alerts(user) -> QuerySet[Alert]:
         .filter(status=AlertStatus.OPEN)
         .annotate(severity_rank=SEVERITY_RANK)
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The surveillance policy
+# --------------------------------------------------------------------------------------------
+
+
+def policy_versions() -> list[SurveillancePolicy]:
+    """Every version of the surveillance policy, the one in force (the highest) first."""
+    return list(SurveillancePolicy.objects.select_related("created_by").order_by("-version"))

@@ -62,7 +62,9 @@ def _reference_data(request):
                 code=code, defaults={"name": name, "drug_class": drug_class, "status_note": note}
             )
     if not SurveillancePolicy.objects.exists():
-        SurveillancePolicy.objects.create(version=1, note="SPEC section 5 defaults")
+        SurveillancePolicy.objects.create(
+            version=1, note="Starting defaults of the surveillance programme"
+        )
     if AssayProfile.objects.count() != len(PROFILES):
         for code, name, limit in PROFILES:
             AssayProfile.objects.get_or_create(

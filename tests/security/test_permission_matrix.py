@@ -336,6 +336,9 @@ EXPECTATIONS: dict[str, list[Case]] = {
             bodies={"POST": lambda w: DONE},
         ),
     ],
+    # The policy page explains the rules behind the alerts to everyone who signs in.
+    "policy": [Case(methods={"GET": SIGNED_IN_PAGE})],
+    "policy-version": [Case(kwargs=kw(version=lambda w: 1), methods={"GET": SIGNED_IN_PAGE})],
     # --- signing in and out (accounts/) -------------------------------------------------------
     "login": [
         Case(
