@@ -1,10 +1,13 @@
-"""Template helpers for alerts: "policy vN" in a rationale as a link to that version's page."""
+"""Template helpers for alerts: "policy vN" in a rationale as a link to that version's page,
+and what an alert's evidence means where a page has not worked it out already."""
 
 import re
 
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+
+from surveillance.selectors import alert_readings
 
 register = template.Library()
 
@@ -23,3 +26,12 @@ def link_policy(text):
     pieces.append(text[end:])
     # Plain pieces are escaped here; the links, already safe, are kept as they are.
     return format_html_join("", "{}", ((piece,) for piece in pieces))
+
+
+@register.simple_tag
+def alert_reading(alert):
+    """The alert's `reading` when the view attached one (None: nothing to say), else worked
+    out now, in a few queries: for a page that shows one alert, such as the decision form."""
+    if hasattr(alert, "reading"):
+        return alert.reading
+    return alert_readings([alert]).get(alert.id)
