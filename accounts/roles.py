@@ -24,6 +24,7 @@ class Action(models.TextChoices):
     RESOLVE_LOGISTICS_ALERT = "resolve_logistics_alert"
     MANAGE_USERS = "manage_users"
     MANAGE_POLICY = "manage_policy"
+    VIEW_POLICY = "view_policy"
     VIEW_AUDIT = "view_audit"
     # Post laboratory reports to /api/v1/imports/ (FHIR, HL7 v2, CSV).
     IMPORT_REPORTS = "import_reports"
@@ -35,7 +36,8 @@ class Action(models.TextChoices):
 
 
 _PERSON = {Action.WEB_SIGN_IN}
-_CLINICAL_READ = {Action.VIEW_CLINICAL}
+# Clinicians read the records, and the policy page that explains the rules behind the alerts.
+_CLINICAL_READ = {Action.VIEW_CLINICAL, Action.VIEW_POLICY}
 # The programme's aggregate figures: counts, rates and medians, never a patient's record.
 _PROGRAMME_METRICS = {Action.VIEW_METRICS}
 _NURSE_WRITES = {
@@ -66,7 +68,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # programme's aggregates.
     Role.ADMIN: frozenset(
         _PERSON
-        | {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_AUDIT}
+        | {Action.MANAGE_USERS, Action.MANAGE_POLICY, Action.VIEW_POLICY, Action.VIEW_AUDIT}
         | _PROGRAMME_METRICS
     ),
     # Posts reports and reads nothing: not even its own account pages.
@@ -100,6 +102,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "surveillance.change_surveillancepolicy",
         "patients.view_drug",
         "patients.change_drug",
+        "surveillance.view_assayprofile",
+        "surveillance.change_assayprofile",
         "patients.view_patientaccess",
         "pghistory.view_events",
     ],

@@ -20,6 +20,7 @@ from patients.models import Treatment, clinic_today
 from patients.selectors import patient_for_user
 from surveillance import rules
 from surveillance.engine import current_policy
+from surveillance.selectors import alert_readings
 from surveillance.services import may_resolve
 
 
@@ -125,8 +126,10 @@ def patient_detail(request, patient_id: int):
     today = clinic_today()
     draws = numbered_draws(data["draws"])
     svg = render_timeline_svg(timeline_data(patient=patient, data=data, draws=draws, today=today))
+    readings = alert_readings(data["open_alerts"], draws=draws, treatments=data["treatments"])
     for alert in data["open_alerts"]:
         alert.user_may_resolve = may_resolve(request.user, alert)
+        alert.reading = readings.get(alert.id)
     state = data["state"]
     policy = current_policy()
     risk_labels = [

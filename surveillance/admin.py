@@ -9,7 +9,14 @@ so in practice only a superuser sees these pages, for support.
 from django.contrib import admin
 from django.db import transaction
 
-from surveillance.models import Alert, Draw, Result, SurveillancePolicy, Variant
+from surveillance.models import (
+    Alert,
+    AssayProfile,
+    Draw,
+    Result,
+    SurveillancePolicy,
+    Variant,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -133,3 +140,20 @@ class SurveillancePolicyAdmin(admin.ModelAdmin):
             return {}
         return {f.name: getattr(latest, f.name) for f in SurveillancePolicy._meta.fields
                 if f.name not in ("id", "version", "created_at", "created_by", "note")}  # fmt: skip
+
+
+@admin.register(AssayProfile)
+class AssayProfileAdmin(admin.ModelAdmin):
+    """One row per assay code, made by a migration; admins enter the limit of reliable
+    detection the laboratory has validated, and mark it confirmed. The pages warn when an
+    ESR1 finding lies below it."""
+
+    list_display = ("name", "code", "limit_of_detection_pct", "limit_confirmed", "updated_at")
+    fields = ("code", "name", "limit_of_detection_pct", "limit_confirmed", "updated_at")
+    readonly_fields = ("code", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -21,6 +21,54 @@ class Assay(models.TextChoices):
 
 
 @audited()
+class AssayProfile(models.Model):
+    """What the clinic holds about each ctDNA assay: one row per `Assay` code (made by a data
+    migration), its name, and the limit of reliable detection its laboratory states. Admins
+    keep the limit current; pages warn when an ESR1 finding lies below it."""
+
+    code = models.CharField(max_length=32, primary_key=True, choices=Assay.choices)
+    name = models.CharField(max_length=64)
+    limit_of_detection_pct = models.DecimalField(
+        "limit of detection (VAF %)",
+        max_digits=6,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text=(
+            "The lowest variant allele fraction, in percent, that this assay detects reliably."
+            " Enter the figure from the laboratory's own validation of the assay: the starting"
+            " values are typical published figures, to be confirmed by the laboratory. Leave"
+            " empty when unknown (no below-limit warning is then shown)."
+        ),
+    )
+    limit_confirmed = models.BooleanField(
+        "confirmed by the laboratory",
+        default=False,
+        help_text=(
+            "Tick once the limit above is the laboratory's validated figure. Until then the"
+            " pages call it a starting value, not yet confirmed by the laboratory."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__in=Assay.values), name="assayprofile_code_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(limit_of_detection_pct__isnull=True)
+                | (Q(limit_of_detection_pct__gt=0) & Q(limit_of_detection_pct__lte=100)),
+                name="assayprofile_limit_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@audited()
 class Draw(models.Model):
     """A blood sample: planned by the engine (or a repeat-test decision), then collected,
     then resulted. A collected draw fulfils the planned one in place, keeping `due_date`

@@ -19,6 +19,7 @@ __all__ = [
     "CDK46_INHIBITORS",
     "ESR1_ALERT_KINDS",
     "RISK_FACTOR_CODES",
+    "RULE_NAMES",
     "SERDS",
     "SEVERITY_BY_KIND",
     "VISCERAL_SITES",
@@ -37,6 +38,7 @@ __all__ = [
     "format_vaf",
     "is_surveillance_regimen",
     "risk_factor_label",
+    "rule_sentence",
 ]
 
 AROMATASE_INHIBITORS = frozenset({"letrozole", "anastrozole", "exemestane"})
@@ -53,6 +55,22 @@ SEVERITY_BY_KIND = {
     "draw_overdue": "medium",
     "redraw_needed": "medium",
     "result_overdue": "low",
+}
+
+# The rule behind each alert kind, in a clinician's words: alert rationales end with it and the
+# policy page lists it. Clinicians never see the specification, so nothing here cites it.
+RULE_NAMES = {
+    "esr1_switch": "ESR1 mutation on first-line AI + CDK4/6 inhibitor before progression",
+    "esr1_at_progression": (
+        "ESR1 mutation on first-line AI + CDK4/6 inhibitor after documented progression"
+    ),
+    "esr1_vus_review": (
+        "ESR1 variant outside the known activating ligand-binding-domain mutations"
+    ),
+    "draw_due": "ctDNA draw coming due",
+    "draw_overdue": "ctDNA draw overdue",
+    "redraw_needed": "Redraw after a failed ctDNA result",
+    "result_overdue": "ctDNA result not back from the laboratory",
 }
 
 # Stable codes stored with the patient and sent by the API; the wording lives in
@@ -208,6 +226,12 @@ class Evaluation:
     risk_factors: tuple[str, ...]
     next_due_on: date | None  # None when not eligible
     alerts: tuple[AlertSpec, ...]
+
+
+def rule_sentence(kind: str, policy: Policy) -> str:
+    """The closing sentence of every alert rationale: which rule, under which policy version
+    (the pages link "policy vN" to that version's page)."""
+    return f"Rule: {RULE_NAMES[kind]} (policy v{policy.version})."
 
 
 def risk_factor_label(code: str, policy: Policy) -> str:
@@ -553,9 +577,8 @@ class _Context:
     progression_on: date | None
     due: _Due | None
 
-    @property
-    def rule_ref(self) -> str:
-        return f"SPEC rule 5, policy v{self.policy.version}"
+    def rule(self, kind: str) -> str:
+        return rule_sentence(kind, self.policy)
 
     @cached_property
     def result_kinds(self) -> tuple[bool, bool]:
@@ -666,11 +689,12 @@ def _esr1_switch_alert(ctx: _Context, findings: list[_Finding]) -> AlertSpec:
     treatment = ctx.treatment
     rationale = (
         f"{_finding_sentence(latest)}{_earlier_sentence(findings[:-1])}"
-        f" ESR1 mutation detected in ctDNA on first-line AI + CDK4/6 without documented"
-        f" progression ({ctx.rule_ref}); current treatment {treatment.endocrine_therapy}"
+        f" ESR1 mutation detected in ctDNA on first-line AI + CDK4/6 inhibitor without documented"
+        f" progression; current treatment {treatment.endocrine_therapy}"
         f" + {treatment.cdk46_inhibitor} since {treatment.start_date.isoformat()}."
         " Consider switching the aromatase inhibitor to a SERD (camizestrant in SERENA-6) and"
         " continuing the CDK4/6 inhibitor, after confirming there is no radiographic progression."
+        f" {ctx.rule('esr1_switch')}"
     )
     return AlertSpec(
         kind="esr1_switch",
@@ -688,9 +712,9 @@ def _esr1_at_progression_alert(ctx: _Context, findings: list[_Finding]) -> Alert
     progression = ctx.progression_on.isoformat()
     rationale = (
         f"{_finding_sentence(latest)}{_earlier_sentence(findings[:-1])}"
-        f" ESR1 mutation detected during first-line AI + CDK4/6, but outside the SERENA-6 window"
-        f" (progression documented {progression}) and not covered by an ESR1 switch alert"
-        f" ({ctx.rule_ref}). Use for second-line planning."
+        f" ESR1 mutation detected during first-line AI + CDK4/6 inhibitor, but outside the"
+        f" SERENA-6 window (progression documented {progression}) and not covered by an ESR1"
+        f" switch alert. Use for second-line planning. {ctx.rule('esr1_at_progression')}"
     )
     evidence = _esr1_evidence(ctx, findings, rule="5.esr1_at_progression")
     evidence["dates"]["progression_on"] = progression
@@ -721,9 +745,10 @@ def _vus_alerts(ctx: _Context) -> list[AlertSpec]:
         listed = ", ".join(f"{v.short} ({format_vaf(v.vaf_percent)}%)" for v in vus)
         rationale = (
             f"Result {result.id} (reported {result.reported_on.isoformat()},"
-            f" {_draw_phrase(finding.draw)}) lists ESR1 {listed}, not on the known activating"
-            f" list (SPEC section 4), so the result counts as ESR1 not detected"
-            f" ({ctx.rule_ref}). Review by the oncologist or molecular tumour board."
+            f" {_draw_phrase(finding.draw)}) lists ESR1 {listed}, not among the known"
+            " activating ESR1 ligand-binding-domain mutations, so the result counts as ESR1 not"
+            " detected. Review by the oncologist or molecular tumour board."
+            f" {ctx.rule('esr1_vus_review')}"
         )
         alerts.append(
             AlertSpec(
@@ -782,7 +807,8 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
                 rationale=(
                     f"Next ctDNA draw due {due.on.isoformat()} ({_relative(days_late)}):"
                     f" {due.basis}. Shown from {policy.draw_due_lookahead_days} days before to"
-                    f" {policy.draw_overdue_after_days} days after the due date ({ctx.rule_ref})."
+                    f" {policy.draw_overdue_after_days} days after the due date."
+                    f" {ctx.rule('draw_due')}"
                 ),
                 evidence={**due_evidence, "rule": "5.draw_due"},
             )
@@ -796,8 +822,8 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
                 title=f"ctDNA draw overdue by {days_late} days (due {due.on.isoformat()})",
                 rationale=(
                     f"The ctDNA draw due {due.on.isoformat()} is {days_late} days late, more than"
-                    f" the {policy.draw_overdue_after_days} allowed: {due.basis} ({ctx.rule_ref})."
-                    " Arrange the draw at the next opportunity."
+                    f" the {policy.draw_overdue_after_days} allowed: {due.basis}."
+                    f" Arrange the draw at the next opportunity. {ctx.rule('draw_overdue')}"
                 ),
                 evidence={**due_evidence, "rule": "5.draw_overdue"},
             )
@@ -813,8 +839,9 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
                 title=f"ctDNA result failed; redraw due {due.on.isoformat()}",
                 rationale=(
                     f"Result {result.id} (reported {result.reported_on.isoformat()},"
-                    f" {_draw_phrase(last)}) failed, so the last draw gives no ESR1 status"
-                    f" ({ctx.rule_ref}). Next draw due {due.on.isoformat()}: {due.basis}."
+                    f" {_draw_phrase(last)}) failed, so the last draw gives no ESR1 status."
+                    f" Next draw due {due.on.isoformat()}: {due.basis}."
+                    f" {ctx.rule('redraw_needed')}"
                 ),
                 evidence={
                     "result_ids": [result.id],
@@ -860,7 +887,8 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
                 rationale=(
                     f"Draw {draw.id} was collected {draw.collected_on.isoformat()}"
                     f" ({_assay_label(draw.assay)}), {days} days ago, and has no result; results"
-                    f" are expected within {limit} days ({ctx.rule_ref}). Chase the laboratory."
+                    f" are expected within {limit} days. Chase the laboratory."
+                    f" {ctx.rule('result_overdue')}"
                 ),
                 evidence={
                     "result_ids": [],

@@ -1,20 +1,27 @@
 """Reads of surveillance data, scoped by patients.selectors."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from accounts.roles import Role
+from patients.models import Drug, Treatment
 from patients.selectors import records_visible_to
+from surveillance import evidence
 from surveillance.models import (
     ESR1_KINDS,
     LOGISTICS_KINDS,
     SEVERITY_RANK,
     Alert,
     AlertStatus,
+    AssayProfile,
     Draw,
     DrawStatus,
+    Result,
+    ResultStatus,
+    SurveillancePolicy,
 )
 
 ESR1_FIRST = Case(
@@ -106,3 +113,113 @@ def _open_alerts(user) -> QuerySet[Alert]:
         .filter(status=AlertStatus.OPEN)
         .annotate(severity_rank=SEVERITY_RANK)
     )
+
+
+# --------------------------------------------------------------------------------------------
+# What an alert's evidence means (surveillance/evidence.py words it)
+# --------------------------------------------------------------------------------------------
+
+
+def alert_readings(
+    alerts, *, draws=None, treatments=None, drug_notes: bool = True
+) -> dict[int, evidence.Reading]:
+    """What each alert's evidence means, by alert id, for the alerts that have something to
+    say: the course of each ESR1 variant since its first detection and the context to weigh
+    (ESR1 alerts), and the catalogue status note of each drug its text names (`drug_notes`).
+
+    A fixed number of queries for any number of alerts. A page that has already loaded the
+    patient's `draws` (with result and variants) and `treatments` passes them in."""
+    alerts = list(alerts)
+    esr1 = [a for a in alerts if a.kind in ESR1_KINDS and a.evidence.get("variants")]
+    catalogue = _drug_notes() if drug_notes and alerts else {}
+    if esr1:
+        measurements = _measurements({a.patient_id for a in esr1}, draws)
+        therapies = _endocrine_therapies(esr1, treatments)
+        limits = detection_limits()
+    esr1_ids = {a.id for a in esr1}
+    readings = {}
+    for alert in alerts:
+        reading = evidence.Reading()
+        if alert.id in esr1_ids:
+            dates = alert.evidence.get("dates") or {}
+            start = dates.get("treatment_start")
+            reading = evidence.read_alert(
+                kind=alert.kind,
+                shorts=[v["short"] for v in alert.evidence["variants"] if v.get("short")],
+                measurements=measurements.get(alert.patient_id, ()),
+                treatment_start=date.fromisoformat(start) if start else None,
+                endocrine_therapy=therapies.get(alert.evidence.get("treatment_id")),
+                limits=limits,
+            )
+        if catalogue:
+            named = evidence.drugs_named(f"{alert.title} {alert.rationale}", catalogue)
+            reading = evidence.Reading(reading.courses, reading.notes, named)
+        if reading:
+            readings[alert.id] = reading
+    return readings
+
+
+def detection_limits() -> dict[str, evidence.DetectionLimit]:
+    return {
+        p.code: evidence.DetectionLimit(
+            p.name,
+            float(p.limit_of_detection_pct) if p.limit_of_detection_pct is not None else None,
+            p.limit_confirmed,
+        )
+        for p in AssayProfile.objects.all()
+    }
+
+
+def _drug_notes() -> dict[str, tuple[str, str]]:
+    drugs = Drug.objects.exclude(status_note="").order_by("code")
+    return {d.code: (d.name, d.status_note) for d in drugs}
+
+
+def _measurements(patient_ids, draws) -> dict[int, list[evidence.Measurement]]:
+    """Each patient's final results as the evidence module reads them: ESR1 variants only."""
+    if draws is None:
+        results = (
+            Result.objects.filter(draw__patient_id__in=patient_ids, status=ResultStatus.FINAL)
+            .select_related("draw")
+            .prefetch_related("variants")
+        )
+    else:
+        results = [
+            d.result
+            for d in draws
+            if d.status == DrawStatus.RESULTED and getattr(d, "result", None) is not None
+        ]
+    by_patient = defaultdict(list)
+    for result in results:
+        draw = result.draw
+        if result.status != ResultStatus.FINAL or draw.collected_on is None:
+            continue
+        variants = {
+            v.short: float(v.vaf_percent) if v.vaf_percent is not None else None
+            for v in result.variants.all()
+            if v.gene.upper() == "ESR1"
+        }
+        by_patient[draw.patient_id].append(
+            evidence.Measurement(draw.collected_on, draw.assay, variants, result.id)
+        )
+    return by_patient
+
+
+def _endocrine_therapies(alerts, treatments) -> dict[int, str | None]:
+    """The endocrine therapy (drug code) of each surveillance treatment the alerts name."""
+    if treatments is not None:
+        return {t.id: t.endocrine_therapy_id for t in treatments}
+    ids = {a.evidence.get("treatment_id") for a in alerts} - {None}
+    if not ids:
+        return {}
+    return dict(Treatment.objects.filter(id__in=ids).values_list("id", "endocrine_therapy_id"))
+
+
+# --------------------------------------------------------------------------------------------
+# The surveillance policy
+# --------------------------------------------------------------------------------------------
+
+
+def policy_versions() -> list[SurveillancePolicy]:
+    """Every version of the surveillance policy, the one in force (the highest) first."""
+    return list(SurveillancePolicy.objects.select_related("created_by").order_by("-version"))

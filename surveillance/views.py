@@ -19,7 +19,7 @@ from patients.models import clinic_today
 from patients.selectors import patient_for_user, patients_visible_to
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
 from surveillance.models import ESR1_KINDS, AlertStatus, Draw, DrawStatus
-from surveillance.selectors import alerts_visible_to, worklist_for
+from surveillance.selectors import alert_readings, alerts_visible_to, worklist_for
 from surveillance.services import (
     alert_resolve,
     allowed_decisions,
@@ -61,10 +61,13 @@ def _oncologist_sections(alerts, today: date) -> dict:
         # The row shows the rationale itself. Set, not missing: the template engine answers
         # a missing attribute with a dir() of the model, per row.
         alert.summary = None
+    # The rows show the rationale's first sentence, which names no drug: no drug notes here.
+    readings = alert_readings(esr1, drug_notes=False)
     for alert in esr1:
         reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
         alert.days_since_result = (today - date.fromisoformat(reported)).days if reported else None
         alert.summary = alert.rationale.split(". ")[0] + "."
+        alert.reading = readings.get(alert.id)
     return {"esr1_alerts": esr1, "other_alerts": other}
 
 

@@ -46,8 +46,9 @@ def _empty_database_at_start(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _reference_data(request):
-    """Data migrations load the drug catalogue and policy v1; a transactional test's flush
-    wipes them, so put them back for any test that uses the database."""
+    """Data migrations load the drug catalogue, policy v1 and the assay profiles; a
+    transactional test's flush wipes them, so put them back for any test that uses the
+    database."""
     uses_db = request.node.get_closest_marker("django_db") or {
         "db",
         "transactional_db",
@@ -65,7 +66,8 @@ def load_reference_data() -> None:
     """The drug catalogue and policy v1, where a flush removed them."""
     from patients.drugs import CATALOGUE
     from patients.models import Drug
-    from surveillance.models import SurveillancePolicy
+    from surveillance.assays import PROFILES
+    from surveillance.models import AssayProfile, SurveillancePolicy
 
     if Drug.objects.count() != len(CATALOGUE):
         for code, name, drug_class, note in CATALOGUE:
@@ -73,7 +75,14 @@ def load_reference_data() -> None:
                 code=code, defaults={"name": name, "drug_class": drug_class, "status_note": note}
             )
     if not SurveillancePolicy.objects.exists():
-        SurveillancePolicy.objects.create(version=1, note="SPEC section 5 defaults")
+        SurveillancePolicy.objects.create(
+            version=1, note="Starting defaults of the surveillance programme"
+        )
+    if AssayProfile.objects.count() != len(PROFILES):
+        for code, name, limit in PROFILES:
+            AssayProfile.objects.get_or_create(
+                code=code, defaults={"name": name, "limit_of_detection_pct": limit}
+            )
 
 
 def _is_transactional(request) -> bool:

@@ -144,6 +144,7 @@ def test_pages_run_clean_under_the_content_security_policy(
     onc.page.wait_for_url("**/resolve/")
     onc.current = "alert decision form"
     onc.settle()
+    onc.visit("/policy/", wait_for="table.policy-terms")
     onc.visit(f"/patients/{patient.pk}/treatments/new/")
     onc.visit("/api/docs/", wait_for=".swagger-ui .opblock")
     assert "ESR1 Watch API" in onc.page.locator(".swagger-ui .info").inner_text()
@@ -171,6 +172,10 @@ def test_pages_run_clean_under_the_content_security_policy(
     adm.visit(f"/admin/accounts/user/{nurse.pk}/change/", wait_for="#content-main form")
     adm.visit("/admin/surveillance/surveillancepolicy/add/", wait_for="#content-main form")
     adm.visit("/admin/patients/drug/", wait_for="#changelist")
+    adm.visit(
+        "/admin/surveillance/assayprofile/guardant360_cdx/change/", wait_for="#content-main form"
+    )
+    adm.visit("/policy/v1/", wait_for="table.policy-terms")
 
     problems = []
     for watch in watches:

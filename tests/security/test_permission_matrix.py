@@ -359,6 +359,9 @@ EXPECTATIONS: dict[str, list[Case]] = {
     # Programme metrics: aggregates, so the administrator reads them too (SPEC 1).
     "metrics": [Case(methods={"GET": SIGNED_IN_PAGE})],
     "metrics-export": [Case(methods={"GET": SIGNED_IN_PAGE})],
+    # The policy page explains the rules behind the alerts to everyone who signs in.
+    "policy": [Case(methods={"GET": SIGNED_IN_PAGE})],
+    "policy-version": [Case(kwargs=kw(version=lambda w: 1), methods={"GET": SIGNED_IN_PAGE})],
     # --- signing in and out (accounts/) -------------------------------------------------------
     "login": [
         Case(
@@ -751,7 +754,7 @@ def test_health_probes_answer_everyone(probe, world):
         assert Client().generic(method, reverse(probe)).status_code == 405
 
 
-ADMIN_PAGES = ["/admin/", "/admin/accounts/user/"]
+ADMIN_PAGES = ["/admin/", "/admin/accounts/user/", "/admin/surveillance/assayprofile/"]
 
 
 @pytest.mark.django_db

@@ -4,12 +4,15 @@ Pure data in, decisions out: no database, so every case builds its patient by ha
 """
 
 import json
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from surveillance.rules import (
+    RULE_NAMES,
+    SEVERITY_BY_KIND,
     AlertIn,
     AppointmentIn,
     AssessmentIn,
@@ -689,8 +692,9 @@ def test_esr1_switch_title_and_rationale_name_the_evidence():
         "Guardant360 CDx",
         "D538G 0.4%",
         "Y537S 1.2%",
-        "ESR1 mutation detected in ctDNA on first-line AI + CDK4/6 without documented"
-        " progression (SPEC rule 5, policy v1)",
+        "ESR1 mutation detected in ctDNA on first-line AI + CDK4/6 inhibitor without documented"
+        " progression",
+        "Rule: ESR1 mutation on first-line AI + CDK4/6 inhibitor before progression (policy v1).",
         "Consider switching the aromatase inhibitor to a SERD (camizestrant in SERENA-6) and"
         " continuing the CDK4/6 inhibitor, after confirming there is no radiographic progression.",
     ):
@@ -905,7 +909,9 @@ def test_vus_result_gets_a_review_alert_per_result():
     ]
     assert reviews[1].result_ids == frozenset({12})
     assert "L536F (1.5%), A593D (0.5%)" in reviews[1].title
-    assert "not on the known activating list" in reviews[1].rationale
+    assert "not among the known activating ESR1 ligand-binding-domain mutations" in (
+        reviews[1].rationale
+    )
     assert "molecular tumour board" in reviews[1].rationale
     assert "esr1_switch" not in kinds(evaluation)
 
@@ -961,3 +967,45 @@ def test_alert_kind_and_subject_pairs_are_unique():
     assert len(pairs) == len(set(pairs))
     assert {"esr1_switch", "esr1_vus_review", "result_overdue"} <= kinds(evaluation)
     json.dumps([a.evidence for a in evaluation.alerts])
+
+
+# --- clinician-facing words ------------------------------------------------------------------
+
+
+def every_kind_of_alert(policy: Policy) -> list:
+    """The alerts of patients chosen to raise every kind, through each wording branch."""
+    pd = AssessmentIn(1, ago(10), "PD")
+    patients = [
+        # ESR1 switch, with an earlier positive result listed too
+        make_patient(
+            draws=(positive_draw(5, ago(60), variant("Y537S", 0.2)), positive_draw(3, ago(20)))
+        ),
+        make_patient(draws=(positive_draw(3, ago(20)),), assessments=(pd,)),  # at progression
+        make_patient(draws=(draw(3, ago(20), result(103, ago(15), variant("A593D", 0.8))),)),
+        # draws due: first draw, moved to an appointment, at enrolment, high-risk interval
+        make_patient(treatments=(first_line(ago(52)),), enrolled_on=ago(52)),
+        make_patient(
+            treatments=(first_line(ago(52)),),
+            enrolled_on=ago(52),
+            appointments=(AppointmentIn(1, ahead(6), "imaging"),),
+        ),
+        make_patient(treatments=(first_line(ago(300)),), enrolled_on=ago(2)),
+        make_patient(metastatic_sites=("liver",), draws=(draw(3, ago(60), result(103, ago(55))),)),
+        make_patient(treatments=(first_line(ago(100)),)),  # overdue
+        make_patient(draws=(draw(4, ago(30), result(104, ago(25), failed=True)),)),  # redraw
+        make_patient(draws=(draw(3, ago(21)),)),  # result overdue
+        # a repeat test the oncologist asked for
+        make_patient(draws=(draw(6, None, status="planned", due_date=ahead(3), pinned=True),)),
+    ]
+    return [a for p in patients for a in run(p, policy=policy).alerts]
+
+
+def test_alert_words_name_the_rule_clinically_and_never_cite_the_specification():
+    policy = Policy(version=3)
+    alerts = every_kind_of_alert(policy)
+
+    assert {a.kind for a in alerts} == set(SEVERITY_BY_KIND)
+    for a in alerts:
+        words = f"{a.title} {a.rationale}"
+        assert not re.search(r"SPEC|\bsection \d|\brule \d", words, re.IGNORECASE), words
+        assert a.rationale.endswith(f" Rule: {RULE_NAMES[a.kind]} (policy v3)."), a.rationale
