@@ -211,6 +211,10 @@ class Alert(models.Model):
     title = models.CharField(max_length=200)
     rationale = models.TextField()
     evidence = models.JSONField(default=dict)
+    # 1 when opened, +1 whenever `evidence` changes. A decision carries the version the
+    # clinician saw and is refused when the evidence has moved on (services/decisions.py).
+    # db_default: the engine inserts alerts in set-based SQL that does not name the column.
+    evidence_version = models.PositiveIntegerField(default=1, db_default=1)
     result_ids = models.JSONField(default=list, help_text="results this alert covers")
     policy_version = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -245,6 +249,9 @@ class Alert(models.Model):
                 name="alert_one_open_per_subject",
             ),
             models.CheckConstraint(condition=Q(kind__in=AlertKind.values), name="alert_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(evidence_version__gte=1), name="alert_evidence_version_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(severity__in=Severity.values), name="alert_severity_valid"
             ),

@@ -8,7 +8,12 @@ re-evaluation mark.
 Callers import from here: `from surveillance.services import alert_resolve, draw_record`.
 """
 
-from surveillance.services.decisions import alert_resolve, allowed_decisions, may_resolve
+from surveillance.services.decisions import (
+    StaleEvidence,
+    alert_resolve,
+    allowed_decisions,
+    may_resolve,
+)
 from surveillance.services.records import (
     VariantRowError,
     draw_cancel,
@@ -17,6 +22,7 @@ from surveillance.services.records import (
 )
 
 __all__ = [
+    "StaleEvidence",
     "VariantRowError",
     "alert_resolve",
     "allowed_decisions",
