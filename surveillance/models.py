@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
@@ -288,6 +289,14 @@ class SurveillancePolicy(models.Model):
     draw_due_lookahead_days = models.PositiveSmallIntegerField(default=7)
     draw_overdue_after_days = models.PositiveSmallIntegerField(default=14)
     result_overdue_after_days = models.PositiveSmallIntegerField(default=14)
+    switch_scan_days = models.PositiveSmallIntegerField(
+        default=42,
+        validators=[MinValueValidator(1)],
+        help_text=(
+            "A switch to a SERD needs an imaging assessment without progression dated within "
+            "this many days before the switch date; without one, the decision needs a note."
+        ),
+    )
     note = models.CharField(max_length=200, blank=True, help_text="why this version was made")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -305,6 +314,9 @@ class SurveillancePolicy(models.Model):
                 & Q(first_draw_after_days__gt=0)
                 & Q(redraw_after_failed_days__gt=0),
                 name="policy_intervals_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(switch_scan_days__gt=0), name="policy_switch_scan_days_positive"
             ),
         ]
 

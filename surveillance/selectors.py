@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from accounts.roles import Role
+from patients.models import Assessment, Response
 from patients.selectors import records_visible_to
 from surveillance.models import (
     ESR1_KINDS,
@@ -15,7 +16,9 @@ from surveillance.models import (
     AlertStatus,
     Draw,
     DrawStatus,
+    SurveillancePolicy,
 )
+from surveillance.scans import LastScan, Scan
 
 ESR1_FIRST = Case(
     When(kind__in=sorted(ESR1_KINDS), then=Value(0)),
@@ -106,3 +109,34 @@ def _open_alerts(user) -> QuerySet[Alert]:
         .filter(status=AlertStatus.OPEN)
         .annotate(severity_rank=SEVERITY_RANK)
     )
+
+
+# On a day with several scans, the PD one is "the last scan": progression is what matters.
+_PROGRESSION_FIRST = Case(
+    When(response=Response.PD, then=Value(0)), default=Value(1), output_field=IntegerField()
+)
+
+
+def last_scans(*, patient_ids, today: date) -> dict[int, LastScan]:
+    """The last imaging assessment on or before `today` of each patient, in one query; a
+    patient without one gets a LastScan that says so. Callers have already scoped the
+    patients (their alerts come from alerts_visible_to)."""
+    ids = sorted(set(patient_ids))
+    found = {
+        a.patient_id: Scan.of(a)
+        for a in Assessment.objects.filter(patient_id__in=ids, date__lte=today)
+        .order_by("patient_id", "-date", _PROGRESSION_FIRST, "-id")
+        .distinct("patient_id")
+    }
+    return {pid: LastScan(found.get(pid), today) for pid in ids}
+
+
+def switch_scan_days() -> int:
+    """The window of the policy in force for the scan that confirms a switch (days before
+    the switch date)."""
+    days = (
+        SurveillancePolicy.objects.order_by("-version")
+        .values_list("switch_scan_days", flat=True)
+        .first()
+    )
+    return days or SurveillancePolicy._meta.get_field("switch_scan_days").default

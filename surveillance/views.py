@@ -21,7 +21,12 @@ from patients.selectors import patient_for_user, patients_visible_to
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
 from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Draw, DrawStatus
 from surveillance.rules import format_vaf
-from surveillance.selectors import alerts_visible_to, worklist_for
+from surveillance.selectors import (
+    alerts_visible_to,
+    last_scans,
+    switch_scan_days,
+    worklist_for,
+)
 from surveillance.services import (
     StaleEvidence,
     alert_resolve,
@@ -64,10 +69,13 @@ def _oncologist_sections(alerts, today: date) -> dict:
         # The row shows the rationale itself. Set, not missing: the template engine answers
         # a missing attribute with a dir() of the model, per row.
         alert.summary = None
+        alert.last_scan = None
+    scans = last_scans(patient_ids=[a.patient_id for a in esr1], today=today)
     for alert in esr1:
         reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
         alert.days_since_result = (today - date.fromisoformat(reported)).days if reported else None
         alert.summary = alert.rationale.split(". ")[0] + "."
+        alert.last_scan = scans[alert.patient_id]
     return {"esr1_alerts": esr1, "other_alerts": other}
 
 
@@ -215,6 +223,10 @@ def alert_resolve_view(request, alert_id: int):
         else:
             messages.success(request, f"Decision recorded: {alert.get_kind_display()} resolved.")
             return redirect("patient-detail", patient_id=alert.patient_id)
+    esr1 = alert.kind in ESR1_KINDS
+    last_scan = None
+    if esr1:
+        last_scan = last_scans(patient_ids=[alert.patient_id], today=clinic_today())
     return render(
         request,
         "surveillance/resolve_form.html",
@@ -222,9 +234,11 @@ def alert_resolve_view(request, alert_id: int):
             "form": form,
             "alert": alert,
             "patient": alert.patient,
-            "esr1": alert.kind in ESR1_KINDS,
+            "esr1": esr1,
             "changes": changes,
             "evidence_rows": _evidence_rows(alert, new=changes.added_ids if changes else ()),
+            "last_scan": last_scan[alert.patient_id] if last_scan else None,
+            "switch_scan_days": switch_scan_days() if esr1 else None,
         },
         status=409 if changes else 200,
     )

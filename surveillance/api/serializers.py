@@ -190,7 +190,16 @@ class AlertResolveSerializer(serializers.Serializer):
             )
         },
     )
-    note = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        default="",
+        help_text=(
+            "Required for deferred and dismissed, and for switched when no scan without "
+            "progression lies within the policy's switch_scan_days before the switch date."
+        ),
+    )
     switch_date = serializers.DateField(required=False)
     new_endocrine_therapy = SlugRelatedField(
         slug_field="code",

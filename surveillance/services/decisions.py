@@ -18,10 +18,20 @@ from django.utils import timezone
 
 from accounts.roles import Action, can, require
 from config.errors import Conflict, Errors
-from patients.models import Drug, DrugClass, EndReason, Setting, Treatment, clinic_today
+from patients.models import (
+    Assessment,
+    Drug,
+    DrugClass,
+    EndReason,
+    Setting,
+    Treatment,
+    clinic_today,
+)
 from patients.outbox import patient_changed
 from patients.services import TREATMENT_LOOKAHEAD_DAYS, treatment_create, treatment_update
+from surveillance import scans
 from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Decision, Draw, DrawStatus
+from surveillance.selectors import switch_scan_days
 
 ESR1_DECISIONS = {Decision.SWITCHED, Decision.REPEAT_TEST, Decision.DEFERRED, Decision.DISMISSED}
 LOGISTICS_DECISIONS = {Decision.DONE, Decision.DISMISSED}
@@ -102,12 +112,16 @@ def alert_resolve(
             details: dict = {}
             if decision == Decision.SWITCHED:
                 serd = _check_switch(errors, switch_date, new_endocrine_therapy, today=today)
+                if switch_date is not None:
+                    details = _check_switch_scan(
+                        errors, patient_id=locked.patient_id, switch_date=switch_date, note=note
+                    )
             if decision == Decision.REPEAT_TEST:
                 _check_repeat_date(errors, date, today=today)
             errors.raise_if_any()
 
             if decision == Decision.SWITCHED:
-                details = _switch(
+                details |= _switch(
                     actor=actor, patient_id=locked.patient_id, switch_date=switch_date, serd=serd
                 )
             elif decision == Decision.REPEAT_TEST:
@@ -172,6 +186,38 @@ def _check_repeat_date(errors: Errors, on: date | None, *, today: date) -> None:
         errors.add("date", "The repeat draw cannot be planned in the past.")
     elif on > today + timedelta(days=MAX_DAYS_AHEAD):
         errors.add("date", f"The repeat draw may be at most {MAX_DAYS_AHEAD} days ahead.")
+
+
+def _check_switch_scan(errors: Errors, *, patient_id: int, switch_date: date, note: str) -> dict:
+    """A switch is confirmed by a scan without progression within the policy's window before
+    the switch date; without one, the note must give the reason. The scan the decision rests
+    on (or its absence) is kept with it."""
+    window = switch_scan_days()
+    recorded = [
+        scans.Scan.of(a)
+        for a in Assessment.objects.filter(patient_id=patient_id, date__lte=switch_date)
+    ]
+    confirming = scans.confirming_scan(recorded, switch_date=switch_date, window_days=window)
+    details: dict = {"scan_window_days": window, "confirming_scan": None}
+    if confirming is not None:
+        details["confirming_scan"] = {
+            "assessment_id": confirming.id,
+            "date": confirming.on.isoformat(),
+            "modality": confirming.modality,
+            "response": confirming.response,
+        }
+        return details
+    if not note:
+        last = scans.latest(recorded)
+        seen = f"last scan: {last.describe()}" if last else "no imaging on record"
+        errors.add(
+            "note",
+            f"No scan without progression in the {window} days up to the switch date "
+            f"{switch_date.isoformat()} ({seen}). Confirm there is no radiographic "
+            f"progression first, or give the reason for switching without a recent scan "
+            f"in the note.",
+        )
+    return details
 
 
 def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:

@@ -45,6 +45,9 @@ def test_a_decision_on_changed_evidence_is_refused_and_made_again(
     # --- The oncologist opens the decision form -----------------------------------------
     sign_in(page, base, "onc")
     row = page.locator("table.worklist tbody tr", has_text="Moreau")
+    assert f"Last scan: CT {days(-20).isoformat()}, stable disease, 20 days ago" in (
+        row.inner_text()
+    )
     row.get_by_role("link", name="Decide").click()
     page.wait_for_url(f"{base}/alerts/{alert.id}/resolve/")
     assert "evidence version 1" in page.locator(".alert-evidence").inner_text()

@@ -8,6 +8,7 @@ from surveillance import engine
 from surveillance.models import Alert, Draw
 from tests.factories import (
     TODAY,
+    AssessmentFactory,
     DrawFactory,
     PatientFactory,
     ResultFactory,
@@ -60,6 +61,7 @@ def test_alert_list_filters_by_patient_kind_and_status(oncologist, switch_alert)
 
 
 def test_oncologist_resolves_as_switched_through_the_api(oncologist, switch_alert):
+    AssessmentFactory(patient=switch_alert.patient, date=days(-5), response="SD")
     response = api(oncologist).post(
         f"/api/v1/alerts/{switch_alert.id}/resolve/",
         {

@@ -147,6 +147,7 @@ def test_logistics_alerts_open_and_clear_themselves(on_treatment):
 def test_switched_decision_ends_ai_starts_serd_and_ends_surveillance(on_treatment, oncologist):
     patient, treatment = on_treatment
     esr1_result(patient, collected=days(-10), reported=days(-3))
+    AssessmentFactory(patient=patient, date=days(-7), response="SD")  # no progression
     run()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     alert_resolve(

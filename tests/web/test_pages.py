@@ -357,6 +357,7 @@ def test_oncologist_resolves_switched_from_the_page(client, oncologist):
     engine.run_all()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     client.force_login(oncologist)
+    AssessmentFactory(patient=patient, date=days(-5), response="SD")
     form_page = client.get(f"/alerts/{alert.id}/resolve/").content.decode()
     assert "Camizestrant" in form_page and "Investigational" in form_page
     response = client.post(
