@@ -72,6 +72,13 @@ class Draw(models.Model):
                 condition=~Q(accession=""),
                 name="draw_accession_unique_per_assay",
             ),
+            # One sample is one draw: a double-submitted form or API call must not make a
+            # second collected draw (it would later raise a false "result overdue").
+            models.UniqueConstraint(
+                fields=["patient", "collected_on", "assay"],
+                condition=Q(status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED]),
+                name="draw_once_per_patient_day_assay",
+            ),
         ]
 
     def __str__(self) -> str:

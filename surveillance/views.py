@@ -28,6 +28,7 @@ from surveillance.selectors import (
     worklist_for,
 )
 from surveillance.services import (
+    DuplicateDraw,
     StaleEvidence,
     alert_resolve,
     allowed_decisions,
@@ -102,9 +103,13 @@ def draw_create(request, patient_id: int):
     patient = patient_for_user(request.user, patient_id)
     planned = Draw.objects.filter(patient=patient, status=DrawStatus.PLANNED).first()
     form = DrawForm(request.POST or None, initial={"collected_on": clinic_today()})
+    duplicate = None
     if request.method == "POST" and form.is_valid():
         try:
             draw = draw_record(actor=request.user, patient=patient, **form.cleaned_data)
+        except DuplicateDraw as exc:
+            # Most often the same form sent twice: show the draw that already records it.
+            duplicate = exc.draw
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -113,7 +118,8 @@ def draw_create(request, patient_id: int):
     return render(
         request,
         "surveillance/draw_form.html",
-        {"form": form, "patient": patient, "planned": planned},
+        {"form": form, "patient": patient, "planned": planned, "duplicate": duplicate},
+        status=409 if duplicate else 200,
     )
 
 

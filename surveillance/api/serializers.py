@@ -215,3 +215,10 @@ class StaleDecisionSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     alert = AlertSerializer(help_text="The alert as it is now, with its current evidence_version.")
+
+
+class DuplicateDrawSerializer(serializers.Serializer):
+    """409 from recording a draw: the sample is already recorded; nothing was saved."""
+
+    detail = serializers.CharField()
+    draw = serializers.IntegerField(help_text="The id of the draw that already records it.")

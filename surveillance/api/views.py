@@ -24,6 +24,7 @@ from surveillance.api.serializers import (
     DrawCancelSerializer,
     DrawCreateSerializer,
     DrawSerializer,
+    DuplicateDrawSerializer,
     ResultCreateSerializer,
     ResultSerializer,
     StaleDecisionSerializer,
@@ -56,8 +57,13 @@ class DrawViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             .order_by("patient_id", "id")
         )
 
-    @extend_schema(request=DrawCreateSerializer, responses={201: DrawSerializer})
+    @extend_schema(
+        request=DrawCreateSerializer,
+        responses={201: DrawSerializer, 409: DuplicateDrawSerializer},
+    )
     def create(self, request):
+        """Record a collected sample. The same patient, collection day and assay again is a
+        409 naming the draw that already records it (config.api renders DuplicateDraw)."""
         data = DrawCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         draw = draw_record(actor=request.user, **data.validated_data)

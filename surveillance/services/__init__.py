@@ -15,6 +15,7 @@ from surveillance.services.decisions import (
     may_resolve,
 )
 from surveillance.services.records import (
+    DuplicateDraw,
     VariantRowError,
     draw_cancel,
     draw_record,
@@ -22,6 +23,7 @@ from surveillance.services.records import (
 )
 
 __all__ = [
+    "DuplicateDraw",
     "StaleEvidence",
     "VariantRowError",
     "alert_resolve",
