@@ -18,7 +18,7 @@ from chart.timeline_picture import (
 from config.pagination import PageByIdPaginator
 from patients.models import Treatment, clinic_today
 from patients.selectors import patient_for_user
-from surveillance import rules
+from surveillance import rules, scans
 from surveillance.engine import current_policy
 from surveillance.selectors import alert_readings
 from surveillance.services import may_resolve
@@ -135,12 +135,14 @@ def patient_detail(request, patient_id: int):
     risk_labels = [
         rules.risk_factor_label(code, policy) for code in (state.risk_factors if state else [])
     ]
+    recorded = [scans.Scan.of(a) for a in data["assessments"] if a.date <= today]
     return render(
         request,
         "chart/patient_detail.html",
         {
             "patient": patient,
             **data,
+            "last_scan": scans.LastScan(scans.latest(recorded), today),
             "draws": draws,
             "timeline_svg": svg,
             "risk_labels": risk_labels,

@@ -9,13 +9,15 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import RowError
+from config.errors import Conflict, RowError
 
 
 def exception_handler(exc, context):
     """Turn domain validation errors raised by services into 400s with field errors."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(api_detail(exc))
+    elif isinstance(exc, Conflict):
+        return Response({"detail": exc.detail, **exc.body()}, status=status.HTTP_409_CONFLICT)
     elif isinstance(exc, IntegrityError):
         # A race lost to a database constraint: report it, never a 500.
         return Response(

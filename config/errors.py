@@ -14,6 +14,11 @@ Two renderers read that shape, and nothing else does:
   rejects reads like a row the parser rejected;
 - `patients.forms.apply_service_errors` (the pages): each message next to its field, a row
   error on its row of the formset, the rest at the top of the form.
+
+A write that is well formed but collides with what is already stored (the same sample
+recorded twice, a decision on evidence that has since changed) raises a `Conflict` instead:
+the API answers it with a 409 `{"detail": ..., <the record it collides with>}` and a page
+shows the record, so the person can look at it rather than retype.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ class RowError(ValidationError):
         self.row_count = row_count
         label = self.labels.get(field, field)
         super().__init__(f"{self.noun} {index + 1}, {label}: {detail}")
+
+
+class Conflict(Exception):
+    """A write refused because the stored records have moved on or already hold it. Nothing
+    was saved. `detail` says so in words; subclasses carry the record in question, and
+    `body()` names it for the API's 409 (config.api)."""
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+    def body(self) -> dict:
+        return {}
 
 
 class Errors:

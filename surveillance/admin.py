@@ -118,7 +118,8 @@ class SurveillancePolicyAdmin(admin.ModelAdmin):
     stores a new version, which is then the one in force (and recorded on new alerts)."""
 
     list_display = ("version", "created_at", "created_by", "interval_high_risk_days",
-                    "interval_standard_risk_days", "first_draw_after_days", "note")  # fmt: skip
+                    "interval_standard_risk_days", "first_draw_after_days", "switch_scan_days",
+                    "note")  # fmt: skip
     readonly_fields = ("version", "created_at", "created_by")
     ordering = ("-version",)
 

@@ -370,7 +370,9 @@ _CREATE_ALERTS = Insert(
 _UPDATE_ALERTS = """
     UPDATE surveillance_alert AS a
     SET severity = t.severity, title = t.title, rationale = t.rationale, evidence = t.evidence,
-        result_ids = t.result_ids, updated_at = %(now)s
+        result_ids = t.result_ids, updated_at = %(now)s,
+        -- A decision carries the version it was made on (services/decisions.py).
+        evidence_version = a.evidence_version + (a.evidence IS DISTINCT FROM t.evidence)::int
     FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, severity text, title text,
         rationale text, evidence jsonb, result_ids jsonb)
     WHERE a.id = t.id AND a.status = 'open'

@@ -41,6 +41,17 @@ class ResolveForm(forms.Form):
     new_endocrine_therapy = forms.ChoiceField(label="New SERD", required=False)
     date = forms.DateField(label="Repeat draw date", required=False, widget=DATE_WIDGET)
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # The evidence the page showed: its version (a decision on changed evidence is refused)
+    # and its result ids (so the page can say which results came in meanwhile).
+    evidence_version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": "The form did not say which evidence it showed; open the alert again.",
+            "invalid": "The form did not say which evidence it showed; open the alert again.",
+        },
+    )
+    seen_results = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, decisions=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,7 +64,21 @@ class ResolveForm(forms.Form):
             (d.code, f"{d.name} — {d.status_note}" if d.status_note else d.name) for d in serds
         ]
 
+    def clean_seen_results(self) -> list[int] | None:
+        """The result ids as a list; None when the page did not send a readable list."""
+        value = self.cleaned_data["seen_results"].strip()
+        if not value:
+            return None if "seen_results" not in self.data else []
+        parts = value.split(",")
+        if not all(p.strip().isdigit() for p in parts):
+            return None
+        return [int(p) for p in parts]
+
     def service_data(self) -> dict:
-        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        data = {
+            k: v
+            for k, v in self.cleaned_data.items()
+            if v not in (None, "") and k != "seen_results"
+        }
         data.setdefault("note", "")
         return data

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
@@ -118,6 +119,13 @@ class Draw(models.Model):
                 fields=["assay", "accession"],
                 condition=~Q(accession=""),
                 name="draw_accession_unique_per_assay",
+            ),
+            # One sample is one draw: a double-submitted form or API call must not make a
+            # second collected draw (it would later raise a false "result overdue").
+            models.UniqueConstraint(
+                fields=["patient", "collected_on", "assay"],
+                condition=Q(status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED]),
+                name="draw_once_per_patient_day_assay",
             ),
         ]
 
@@ -259,6 +267,10 @@ class Alert(models.Model):
     title = models.CharField(max_length=200)
     rationale = models.TextField()
     evidence = models.JSONField(default=dict)
+    # 1 when opened, +1 whenever `evidence` changes. A decision carries the version the
+    # clinician saw and is refused when the evidence has moved on (services/decisions.py).
+    # db_default: the engine inserts alerts in set-based SQL that does not name the column.
+    evidence_version = models.PositiveIntegerField(default=1, db_default=1)
     result_ids = models.JSONField(default=list, help_text="results this alert covers")
     policy_version = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -293,6 +305,9 @@ class Alert(models.Model):
                 name="alert_one_open_per_subject",
             ),
             models.CheckConstraint(condition=Q(kind__in=AlertKind.values), name="alert_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(evidence_version__gte=1), name="alert_evidence_version_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(severity__in=Severity.values), name="alert_severity_valid"
             ),
@@ -329,6 +344,14 @@ class SurveillancePolicy(models.Model):
     draw_due_lookahead_days = models.PositiveSmallIntegerField(default=7)
     draw_overdue_after_days = models.PositiveSmallIntegerField(default=14)
     result_overdue_after_days = models.PositiveSmallIntegerField(default=14)
+    switch_scan_days = models.PositiveSmallIntegerField(
+        default=42,
+        validators=[MinValueValidator(1)],
+        help_text=(
+            "A switch to a SERD needs an imaging assessment without progression dated within "
+            "this many days before the switch date; without one, the decision needs a note."
+        ),
+    )
     note = models.CharField(max_length=200, blank=True, help_text="why this version was made")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -346,6 +369,9 @@ class SurveillancePolicy(models.Model):
                 & Q(first_draw_after_days__gt=0)
                 & Q(redraw_after_failed_days__gt=0),
                 name="policy_intervals_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(switch_scan_days__gt=0), name="policy_switch_scan_days_positive"
             ),
         ]
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from accounts.roles import Role
-from patients.models import Drug, Treatment
+from patients.models import Assessment, Drug, Response, Treatment
 from patients.selectors import records_visible_to
 from surveillance import evidence
 from surveillance.models import (
@@ -23,6 +23,7 @@ from surveillance.models import (
     ResultStatus,
     SurveillancePolicy,
 )
+from surveillance.scans import LastScan, Scan
 
 ESR1_FIRST = Case(
     When(kind__in=sorted(ESR1_KINDS), then=Value(0)),
@@ -223,3 +224,32 @@ def _endocrine_therapies(alerts, treatments) -> dict[int, str | None]:
 def policy_versions() -> list[SurveillancePolicy]:
     """Every version of the surveillance policy, the one in force (the highest) first."""
     return list(SurveillancePolicy.objects.select_related("created_by").order_by("-version"))
+# On a day with several scans, the PD one is "the last scan": progression is what matters.
+_PROGRESSION_FIRST = Case(
+    When(response=Response.PD, then=Value(0)), default=Value(1), output_field=IntegerField()
+)
+
+
+def last_scans(*, patient_ids, today: date) -> dict[int, LastScan]:
+    """The last imaging assessment on or before `today` of each patient, in one query; a
+    patient without one gets a LastScan that says so. Callers have already scoped the
+    patients (their alerts come from alerts_visible_to)."""
+    ids = sorted(set(patient_ids))
+    found = {
+        a.patient_id: Scan.of(a)
+        for a in Assessment.objects.filter(patient_id__in=ids, date__lte=today)
+        .order_by("patient_id", "-date", _PROGRESSION_FIRST, "-id")
+        .distinct("patient_id")
+    }
+    return {pid: LastScan(found.get(pid), today) for pid in ids}
+
+
+def switch_scan_days() -> int:
+    """The window of the policy in force for the scan that confirms a switch (days before
+    the switch date)."""
+    days = (
+        SurveillancePolicy.objects.order_by("-version")
+        .values_list("switch_scan_days", flat=True)
+        .first()
+    )
+    return days or SurveillancePolicy._meta.get_field("switch_scan_days").default

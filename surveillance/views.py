@@ -2,6 +2,7 @@
 with a form, calls one selector or service (the same ones the API calls) and renders."""
 
 import re
+from dataclasses import dataclass
 from datetime import date
 
 from django.contrib import messages
@@ -18,9 +19,18 @@ from patients.forms import apply_service_errors
 from patients.models import clinic_today
 from patients.selectors import patient_for_user, patients_visible_to
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
-from surveillance.models import ESR1_KINDS, AlertStatus, Draw, DrawStatus
-from surveillance.selectors import alert_readings, alerts_visible_to, worklist_for
+from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Draw, DrawStatus
+from surveillance.rules import format_vaf
+from surveillance.selectors import (
+    alert_readings,
+    alerts_visible_to,
+    last_scans,
+    switch_scan_days,
+    worklist_for,
+)
 from surveillance.services import (
+    DuplicateDraw,
+    StaleEvidence,
     alert_resolve,
     allowed_decisions,
     draw_record,
@@ -61,13 +71,16 @@ def _oncologist_sections(alerts, today: date) -> dict:
         # The row shows the rationale itself. Set, not missing: the template engine answers
         # a missing attribute with a dir() of the model, per row.
         alert.summary = None
+        alert.last_scan = None
     # The rows show the rationale's first sentence, which names no drug: no drug notes here.
     readings = alert_readings(esr1, drug_notes=False)
+    scans = last_scans(patient_ids=[a.patient_id for a in esr1], today=today)
     for alert in esr1:
         reported = (alert.evidence.get("dates") or {}).get("latest_reported_on")
         alert.days_since_result = (today - date.fromisoformat(reported)).days if reported else None
         alert.summary = alert.rationale.split(". ")[0] + "."
         alert.reading = readings.get(alert.id)
+        alert.last_scan = scans[alert.patient_id]
     return {"esr1_alerts": esr1, "other_alerts": other}
 
 
@@ -94,9 +107,13 @@ def draw_create(request, patient_id: int):
     patient = patient_for_user(request.user, patient_id)
     planned = Draw.objects.filter(patient=patient, status=DrawStatus.PLANNED).first()
     form = DrawForm(request.POST or None, initial={"collected_on": clinic_today()})
+    duplicate = None
     if request.method == "POST" and form.is_valid():
         try:
             draw = draw_record(actor=request.user, patient=patient, **form.cleaned_data)
+        except DuplicateDraw as exc:
+            # Most often the same form sent twice: show the draw that already records it.
+            duplicate = exc.draw
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -105,7 +122,8 @@ def draw_create(request, patient_id: int):
     return render(
         request,
         "surveillance/draw_form.html",
-        {"form": form, "patient": patient, "planned": planned},
+        {"form": form, "patient": patient, "planned": planned, "duplicate": duplicate},
+        status=409 if duplicate else 200,
     )
 
 
@@ -193,17 +211,106 @@ def alert_resolve_view(request, alert_id: int):
     if alert.status != AlertStatus.OPEN:
         messages.info(request, "This alert has already been resolved.")
         return redirect("patient-detail", patient_id=alert.patient_id)
-    form = ResolveForm(request.POST or None, decisions=allowed_decisions(alert))
+    decisions = allowed_decisions(alert)
+    form = ResolveForm(request.POST or None, initial=_seen(alert), decisions=decisions)
+    changes = None
     if request.method == "POST" and form.is_valid():
         try:
             alert_resolve(actor=request.user, alert=alert, **form.service_data())
+        except StaleEvidence:
+            # Nothing was saved. Show what changed and ask again, on the current version;
+            # what was typed stays, the decision itself is chosen again.
+            alert = get_object_or_404(alerts_visible_to(request.user), pk=alert_id)
+            changes = EvidenceChanges.between(
+                alert,
+                seen_version=form.cleaned_data["evidence_version"],
+                seen_result_ids=form.cleaned_data["seen_results"],
+            )
+            entered = {k: v for k, v in form.cleaned_data.items() if k != "decision"}
+            form = ResolveForm(initial=entered | _seen(alert), decisions=decisions)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
             messages.success(request, f"Decision recorded: {alert.get_kind_display()} resolved.")
             return redirect("patient-detail", patient_id=alert.patient_id)
+    esr1 = alert.kind in ESR1_KINDS
+    last_scan = None
+    if esr1:
+        last_scan = last_scans(patient_ids=[alert.patient_id], today=clinic_today())
     return render(
         request,
         "surveillance/resolve_form.html",
-        {"form": form, "alert": alert, "patient": alert.patient, "esr1": alert.kind in ESR1_KINDS},
+        {
+            "form": form,
+            "alert": alert,
+            "patient": alert.patient,
+            "esr1": esr1,
+            "changes": changes,
+            "evidence_rows": _evidence_rows(alert, new=changes.added_ids if changes else ()),
+            "last_scan": last_scan[alert.patient_id] if last_scan else None,
+            "switch_scan_days": switch_scan_days() if esr1 else None,
+        },
+        status=409 if changes else 200,
     )
+
+
+def _evidence_result_ids(alert: Alert) -> list[int]:
+    return [int(i) for i in (alert.evidence or {}).get("result_ids") or []]
+
+
+def _seen(alert: Alert) -> dict:
+    """The hidden fields of the decision form: the evidence the page shows."""
+    return {
+        "evidence_version": alert.evidence_version,
+        "seen_results": ",".join(str(i) for i in _evidence_result_ids(alert)),
+    }
+
+
+def _evidence_rows(alert: Alert, *, new=()) -> list[dict]:
+    return [
+        {**row, "new": row.get("result_id") in new}
+        for row in (alert.evidence or {}).get("variants") or []
+    ]
+
+
+@dataclass(frozen=True)
+class EvidenceChanges:
+    """What changed in an alert's evidence since the decision form was opened: the results
+    added and dropped, judged from the result ids the form was rendered with (None: the form
+    did not say, and only the versions can be told)."""
+
+    seen_version: int
+    current_version: int
+    added: tuple[str, ...]
+    added_ids: frozenset[int]
+    removed_ids: tuple[int, ...]
+    known: bool
+
+    @classmethod
+    def between(cls, alert: Alert, *, seen_version: int, seen_result_ids) -> "EvidenceChanges":
+        current = _evidence_result_ids(alert)
+        if seen_result_ids is None:
+            return cls(seen_version, alert.evidence_version, (), frozenset(), (), known=False)
+        seen = set(seen_result_ids)
+        added_ids = [i for i in current if i not in seen]
+        rows = (alert.evidence or {}).get("variants") or []
+        added = tuple(_result_sentence(rid, [r for r in rows if r.get("result_id") == rid])
+                      for rid in added_ids)  # fmt: skip
+        removed = tuple(sorted(seen - set(current)))
+        return cls(seen_version, alert.evidence_version, added, frozenset(added_ids), removed,
+                   known=True)  # fmt: skip
+
+
+def _vaf(value) -> str:
+    return f"{format_vaf(value)}%" if value is not None else "(VAF not reported)"
+
+
+def _result_sentence(result_id: int, rows: list[dict]) -> str:
+    """The line for one result added to the evidence, e.g.
+    `Result #41, collected 2026-11-20: ESR1 D538G 1.2%, Y537S 0.4%`."""
+    collected = rows[0].get("collected_on") if rows else None
+    where = f"Result #{result_id}" + (f", collected {collected}" if collected else "")
+    if not rows:
+        return f"{where}: ESR1 mutation detected"
+    found = ", ".join(f"{r.get('short')} {_vaf(r.get('vaf_percent'))}" for r in rows)
+    return f"{where}: ESR1 {found}"

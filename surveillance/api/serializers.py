@@ -168,7 +168,8 @@ class AlertSerializer(serializers.ModelSerializer):
         model = Alert
         fields = [
             "id", "patient", "patient_summary", "kind", "severity", "status", "subject", "title",
-            "rationale", "evidence", "result_ids", "policy_version", "created_at", "updated_at",
+            "rationale", "evidence", "evidence_version", "result_ids", "policy_version",
+            "created_at", "updated_at",
             "resolved_at", "resolved_by", "decision", "decision_details", "note",
         ]  # fmt: skip
         read_only_fields = fields
@@ -176,7 +177,29 @@ class AlertSerializer(serializers.ModelSerializer):
 
 class AlertResolveSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
-    note = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    evidence_version = serializers.IntegerField(
+        min_value=1,
+        help_text=(
+            "The alert's evidence_version the decision was made on. When the evidence has "
+            "changed since, the decision is refused (409, with the current alert)."
+        ),
+        error_messages={
+            "required": (
+                "Send the alert's evidence_version as it was when you reviewed the evidence; "
+                "a decision covers only the evidence it was made on."
+            )
+        },
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        default="",
+        help_text=(
+            "Required for deferred and dismissed, and for switched when no scan without "
+            "progression lies within the policy's switch_scan_days before the switch date."
+        ),
+    )
     switch_date = serializers.DateField(required=False)
     new_endocrine_therapy = SlugRelatedField(
         slug_field="code",
@@ -185,3 +208,17 @@ class AlertResolveSerializer(serializers.Serializer):
         error_messages={"does_not_exist": "'{value}' is not a SERD in the drug catalogue."},
     )
     date = serializers.DateField(required=False, help_text="repeat_test: the planned draw date")
+
+
+class StaleDecisionSerializer(serializers.Serializer):
+    """409 from resolve: the evidence changed since the version sent; nothing was saved."""
+
+    detail = serializers.CharField()
+    alert = AlertSerializer(help_text="The alert as it is now, with its current evidence_version.")
+
+
+class DuplicateDrawSerializer(serializers.Serializer):
+    """409 from recording a draw: the sample is already recorded; nothing was saved."""
+
+    detail = serializers.CharField()
+    draw = serializers.IntegerField(help_text="The id of the draw that already records it.")

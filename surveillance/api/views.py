@@ -9,6 +9,7 @@ gives. Results are not edited or deleted through the API: a report is recorded o
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView, get_object_or_404
 from rest_framework.response import Response
 
@@ -23,12 +24,21 @@ from surveillance.api.serializers import (
     DrawCancelSerializer,
     DrawCreateSerializer,
     DrawSerializer,
+    DuplicateDrawSerializer,
     ResultCreateSerializer,
     ResultSerializer,
+    StaleDecisionSerializer,
 )
 from surveillance.models import Draw, Result
 from surveillance.selectors import alerts_visible_to, worklist_for
-from surveillance.services import alert_resolve, draw_cancel, draw_record, result_record
+from surveillance.services import (
+    StaleEvidence,
+    alert_resolve,
+    draw_cancel,
+    draw_record,
+    may_resolve,
+    result_record,
+)
 
 
 class DrawViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -47,8 +57,13 @@ class DrawViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             .order_by("patient_id", "id")
         )
 
-    @extend_schema(request=DrawCreateSerializer, responses={201: DrawSerializer})
+    @extend_schema(
+        request=DrawCreateSerializer,
+        responses={201: DrawSerializer, 409: DuplicateDrawSerializer},
+    )
     def create(self, request):
+        """Record a collected sample. The same patient, collection day and assay again is a
+        409 naming the draw that already records it (config.api renders DuplicateDraw)."""
         data = DrawCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         draw = draw_record(actor=request.user, **data.validated_data)
@@ -107,17 +122,30 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self):
         return alerts_visible_to(self.request.user).order_by("-created_at", "-id")
 
-    @extend_schema(request=AlertResolveSerializer, responses={200: AlertSerializer})
+    @extend_schema(
+        request=AlertResolveSerializer,
+        responses={200: AlertSerializer, 409: StaleDecisionSerializer},
+    )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
+        """Decide on an alert. `evidence_version` is the version of the evidence the
+        decision was made on; when the evidence has changed since, the answer is a 409 with
+        the current alert and nothing is saved."""
         # DRF's get_object_or_404: an id that is not a number is a 404 (Django's: a 500).
         alert = get_object_or_404(self.get_queryset(), pk=pk)
+        if not may_resolve(request.user, alert):  # the role first, then the input
+            raise PermissionDenied("Only an oncologist may decide on an ESR1 alert.")
         data = AlertResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         if values.get("new_endocrine_therapy") is not None:
             values["new_endocrine_therapy"] = values["new_endocrine_therapy"].code
-        alert = alert_resolve(actor=request.user, alert=alert, **values)
+        try:
+            alert = alert_resolve(actor=request.user, alert=alert, **values)
+        except StaleEvidence as exc:
+            current = self.get_queryset().get(pk=alert.pk)
+            body = {"detail": exc.detail, "alert": AlertSerializer(current).data}
+            return Response(body, status=status.HTTP_409_CONFLICT)
         return Response(AlertSerializer(alert).data)
 
 

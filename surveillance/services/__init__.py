@@ -8,8 +8,14 @@ re-evaluation mark.
 Callers import from here: `from surveillance.services import alert_resolve, draw_record`.
 """
 
-from surveillance.services.decisions import alert_resolve, allowed_decisions, may_resolve
+from surveillance.services.decisions import (
+    StaleEvidence,
+    alert_resolve,
+    allowed_decisions,
+    may_resolve,
+)
 from surveillance.services.records import (
+    DuplicateDraw,
     VariantRowError,
     draw_cancel,
     draw_record,
@@ -17,6 +23,8 @@ from surveillance.services.records import (
 )
 
 __all__ = [
+    "DuplicateDraw",
+    "StaleEvidence",
     "VariantRowError",
     "alert_resolve",
     "allowed_decisions",

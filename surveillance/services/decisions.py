@@ -1,6 +1,12 @@
 """Resolving alerts (SPEC section 5.6): the oncologist's decision on an ESR1 alert, a nurse
 closing a logistics alert. Each decision is checked first (errors in the shape of
 config.errors), then made in one transaction with its audit trail and the re-evaluation mark.
+
+A decision covers the evidence the clinician saw, no more: it carries the alert's
+`evidence_version`, and the alert row is locked while the version is compared and the
+decision written, so an engine run that adds a result either commits first (the decision is
+refused with `StaleEvidence`, a 409, and nothing is saved) or waits and finds the alert
+decided (the new result is then uncovered and opens an alert of its own).
 """
 
 from datetime import date, timedelta
@@ -11,17 +17,44 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.roles import Action, can, require
-from config.errors import Errors
-from patients.models import Drug, DrugClass, EndReason, Setting, Treatment, clinic_today
+from config.errors import Conflict, Errors
+from patients.models import (
+    Assessment,
+    Drug,
+    DrugClass,
+    EndReason,
+    Setting,
+    Treatment,
+    clinic_today,
+)
 from patients.outbox import patient_changed
 from patients.services import TREATMENT_LOOKAHEAD_DAYS, treatment_create, treatment_update
+from surveillance import scans
 from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Decision, Draw, DrawStatus
+from surveillance.selectors import switch_scan_days
 
 ESR1_DECISIONS = {Decision.SWITCHED, Decision.REPEAT_TEST, Decision.DEFERRED, Decision.DISMISSED}
 LOGISTICS_DECISIONS = {Decision.DONE, Decision.DISMISSED}
 NOTE_REQUIRED = {Decision.DEFERRED, Decision.DISMISSED}
 # How far ahead a repeat test may be planned.
 MAX_DAYS_AHEAD = 120
+
+
+class StaleEvidence(Conflict):
+    """The alert's evidence changed after the version the decision was made on."""
+
+    def __init__(self, *, alert: Alert, seen_version: int):
+        self.alert = alert
+        self.seen_version = seen_version
+        super().__init__(
+            f"The evidence of this alert changed after you opened it (you saw version "
+            f"{seen_version}, it is now version {alert.evidence_version}). Nothing was saved: "
+            f"review the current evidence and decide again with evidence_version "
+            f"{alert.evidence_version}."
+        )
+
+    def body(self) -> dict:
+        return {"alert": self.alert.pk}
 
 
 def allowed_decisions(alert: Alert) -> set[str]:
@@ -43,35 +76,57 @@ def alert_resolve(
     actor,
     alert: Alert,
     decision: str,
+    evidence_version: int | None,
     note: str = "",
     switch_date: date | None = None,
     new_endocrine_therapy: str | None = None,
     date: date | None = None,
 ) -> Alert:
+    """Record `decision` on `alert`, made on its evidence as of `evidence_version`.
+
+    Raises PermissionDenied for a role that may not decide it, ValidationError (field errors)
+    for a decision that is incomplete or not allowed, StaleEvidence when the evidence has
+    changed since `evidence_version`. The alert is locked before anything is checked against
+    it: the version compared is the version the decision is written over."""
     require(actor, _resolve_action(alert), "Only an oncologist may decide on an ESR1 alert.")
     note = (note or "").strip()
     today = clinic_today()
-    errors = Errors()
-    _check_decision(errors, alert=alert, decision=decision, note=note)
-    serd = None
-    if decision == Decision.SWITCHED:
-        serd = _check_switch(errors, switch_date, new_endocrine_therapy, today=today)
-    if decision == Decision.REPEAT_TEST:
-        _check_repeat_date(errors, date, today=today)
-    errors.raise_if_any()
-
     try:
         with transaction.atomic(), pghistory.context(user=actor.pk, source="alert-decision"):
             locked = Alert.objects.select_for_update().get(pk=alert.pk)
             if locked.status != AlertStatus.OPEN:
                 raise ValidationError({"decision": "This alert has already been resolved."})
+            # Before the decision's own checks: on changed evidence the clinician decides
+            # again, so what they entered for the old evidence is not worth correcting.
+            if evidence_version is not None and evidence_version != locked.evidence_version:
+                raise StaleEvidence(alert=locked, seen_version=evidence_version)
+            errors = Errors()
+            if evidence_version is None:
+                errors.add(
+                    "evidence_version",
+                    "Send the alert's evidence_version as it was when you reviewed the "
+                    "evidence; a decision covers only the evidence it was made on.",
+                )
+            _check_decision(errors, alert=locked, decision=decision, note=note)
+            serd = None
             details: dict = {}
             if decision == Decision.SWITCHED:
-                details = _switch(
+                serd = _check_switch(errors, switch_date, new_endocrine_therapy, today=today)
+                if switch_date is not None:
+                    details = _check_switch_scan(
+                        errors, patient_id=locked.patient_id, switch_date=switch_date, note=note
+                    )
+            if decision == Decision.REPEAT_TEST:
+                _check_repeat_date(errors, date, today=today)
+            errors.raise_if_any()
+
+            if decision == Decision.SWITCHED:
+                details |= _switch(
                     actor=actor, patient_id=locked.patient_id, switch_date=switch_date, serd=serd
                 )
             elif decision == Decision.REPEAT_TEST:
                 details = _plan_repeat(patient_id=locked.patient_id, on=date)
+            details["evidence_version"] = locked.evidence_version
             locked.status = AlertStatus.RESOLVED
             locked.decision = decision
             locked.note = note
@@ -131,6 +186,38 @@ def _check_repeat_date(errors: Errors, on: date | None, *, today: date) -> None:
         errors.add("date", "The repeat draw cannot be planned in the past.")
     elif on > today + timedelta(days=MAX_DAYS_AHEAD):
         errors.add("date", f"The repeat draw may be at most {MAX_DAYS_AHEAD} days ahead.")
+
+
+def _check_switch_scan(errors: Errors, *, patient_id: int, switch_date: date, note: str) -> dict:
+    """A switch is confirmed by a scan without progression within the policy's window before
+    the switch date; without one, the note must give the reason. The scan the decision rests
+    on (or its absence) is kept with it."""
+    window = switch_scan_days()
+    recorded = [
+        scans.Scan.of(a)
+        for a in Assessment.objects.filter(patient_id=patient_id, date__lte=switch_date)
+    ]
+    confirming = scans.confirming_scan(recorded, switch_date=switch_date, window_days=window)
+    details: dict = {"scan_window_days": window, "confirming_scan": None}
+    if confirming is not None:
+        details["confirming_scan"] = {
+            "assessment_id": confirming.id,
+            "date": confirming.on.isoformat(),
+            "modality": confirming.modality,
+            "response": confirming.response,
+        }
+        return details
+    if not note:
+        last = scans.latest(recorded)
+        seen = f"last scan: {last.describe()}" if last else "no imaging on record"
+        errors.add(
+            "note",
+            f"No scan without progression in the {window} days up to the switch date "
+            f"{switch_date.isoformat()} ({seen}). Confirm there is no radiographic "
+            f"progression first, or give the reason for switching without a recent scan "
+            f"in the note.",
+        )
+    return details
 
 
 def _switch(*, actor, patient_id: int, switch_date: date, serd: Drug) -> dict:

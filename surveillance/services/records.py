@@ -23,7 +23,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.roles import Action, require
-from config.errors import Errors, RowError
+from config.errors import Conflict, Errors, RowError
 from patients.models import Patient, clinic_today
 from patients.outbox import patient_changed
 from surveillance import variants as esr1_variants
@@ -60,6 +60,26 @@ class VariantRowError(RowError):
 # Draws
 # --------------------------------------------------------------------------------------------
 
+# The statuses of a draw that stands for a sample in hand (draw_once_per_patient_day_assay).
+SAMPLE_STATUSES = (DrawStatus.COLLECTED, DrawStatus.RESULTED)
+
+
+class DuplicateDraw(Conflict):
+    """The sample is already recorded: the same patient, collection day and assay."""
+
+    def __init__(self, draw: Draw):
+        self.draw = draw
+        label = Assay(draw.assay).label if draw.assay in Assay.values else draw.assay
+        accession = f", accession {draw.accession}" if draw.accession else ""
+        super().__init__(
+            f"This sample is already recorded: draw {draw.pk}, {label} collected "
+            f"{draw.collected_on}{accession}. Nothing new was saved; a second draw of the "
+            f"same patient, day and assay would wait for a result that never comes."
+        )
+
+    def body(self) -> dict:
+        return {"draw": self.draw.pk}
+
 
 def draw_record(
     *, actor, patient: Patient, collected_on: date, assay: str, accession: str = ""
@@ -70,6 +90,12 @@ def draw_record(
     accession = (accession or "").strip()
     errors = Errors()
     _check_draw(errors, patient=patient, collected_on=collected_on, assay=assay)
+    errors.raise_if_any()
+    # Before the accession: a double-submitted form repeats its accession too, and what it
+    # needs to hear is that the sample is already recorded, not that the tube clashes.
+    existing = _same_sample(patient_id=patient.pk, collected_on=collected_on, assay=assay)
+    if existing is not None:
+        raise DuplicateDraw(existing)
     _check_accession(errors, assay=assay, accession=accession)
     errors.raise_if_any()
 
@@ -92,8 +118,25 @@ def draw_record(
             draw.save()
             patient_changed(patient.pk)
     except IntegrityError as exc:
-        raise _integrity_error(exc) from exc
+        # A concurrent recording won the race between our checks and our write.
+        existing = _same_sample(patient_id=patient.pk, collected_on=collected_on, assay=assay)
+        if existing is not None:
+            raise DuplicateDraw(existing) from exc
+        raise _integrity_error(exc, assay=assay, accession=accession) from exc
     return draw
+
+
+def _same_sample(*, patient_id: int, collected_on: date, assay: str) -> Draw | None:
+    return (
+        Draw.objects.filter(
+            patient_id=patient_id,
+            collected_on=collected_on,
+            assay=assay,
+            status__in=SAMPLE_STATUSES,
+        )
+        .order_by("id")
+        .first()
+    )
 
 
 def draw_cancel(*, actor, draw: Draw, reason: str) -> Draw:
@@ -173,14 +216,16 @@ def _check_accession(errors: Errors, *, assay: str, accession: str) -> None:
         errors.add("accession", f"Keep the accession to {ACCESSION_MAX_LENGTH} characters.")
         return
     clash = Draw.objects.filter(assay=assay, accession=accession).first()
-    if clash is None:
-        return
-    label = Assay(assay).label if assay in Assay.values else assay
-    errors.add(
-        "accession",
-        f"Accession {accession} is already recorded for a {label} sample "
+    if clash is not None:
+        errors.add("accession", _accession_clash(clash))
+
+
+def _accession_clash(clash: Draw) -> str:
+    label = Assay(clash.assay).label if clash.assay in Assay.values else clash.assay
+    return (
+        f"Accession {clash.accession} is already recorded for a {label} sample "
         f"(draw {clash.pk}, collected {clash.collected_on}). Check the label on the tube; "
-        f"accessions are unique per assay.",
+        f"accessions are unique per assay."
     )
 
 
@@ -388,10 +433,15 @@ def _parse_vaf(value) -> tuple[Decimal | None, str | None]:
 # --------------------------------------------------------------------------------------------
 
 
-def _integrity_error(exc: IntegrityError) -> ValidationError:
+def _integrity_error(
+    exc: IntegrityError, *, assay: str = "", accession: str = ""
+) -> ValidationError:
     """A race lost to a database constraint, told as the field error the checks would give."""
     constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
     if constraint == "draw_accession_unique_per_assay":
+        clash = Draw.objects.filter(assay=assay, accession=accession).first() if accession else None
+        if clash is not None:
+            return ValidationError({"accession": [_accession_clash(clash)]})
         return ValidationError(
             {"accession": ["This accession was recorded for the same assay a moment ago."]}
         )

@@ -9,7 +9,7 @@ import pytest
 from surveillance import engine
 from surveillance.models import Alert, SurveillanceState
 from tests.conftest import PASSWORD
-from tests.factories import TODAY, PatientFactory, TreatmentFactory, days
+from tests.factories import TODAY, AssessmentFactory, PatientFactory, TreatmentFactory, days
 
 
 def wait_until(predicate, timeout=20.0, step=0.2):
@@ -45,6 +45,8 @@ def test_nurse_result_to_oncologist_switch(
         enrolled_on=days(-120),
     )  # fmt: skip
     TreatmentFactory(patient=patient, start_date=days(-70))
+    # A recent scan without progression: what a switch rests on.
+    AssessmentFactory(patient=patient, date=days(-10), response="SD")
     engine.run_for_patients([patient.id])  # plans the first draw (due day -14: overdue)
     base = live_server.url
     context = browser.new_context(viewport={"width": 1280, "height": 900})

@@ -198,7 +198,8 @@ def test_timeline_runs_a_fixed_number_of_queries(api, nurse, django_assert_max_n
         )
         AssessmentFactory(patient=patient, date=start)
         AppointmentFactory(patient=patient, date=start)
-        VariantFactory(result__draw__patient=patient)
+        # One sample per patient, day and assay: each year's draw on its own day.
+        VariantFactory(result__draw__patient=patient, result__draw__collected_on=start)
         alert_for(patient, kind="esr1_vus_review", severity="low", subject=f"result:{i}")
     Draw.objects.create(patient=patient, status="planned", due_date=days(10))
     client = api(nurse)

@@ -513,7 +513,7 @@ def test_no_events_renders_an_empty_picture_with_a_message():
 # ---- on the patient page ----------------------------------------------------------------------
 
 DRAWS_TABLE_ROW = re.compile(
-    r'<tr>\s*<td><span class="draw-number">(\d+)</span></td>\s*<td>([^<]*).*?</td>'
+    r'<tr[^>]*>\s*<td><span class="draw-number">(\d+)</span></td>\s*<td>([^<]*).*?</td>'
     r"\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>(.*?)</tr>",
     re.S,
 )

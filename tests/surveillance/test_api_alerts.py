@@ -8,6 +8,7 @@ from surveillance import engine
 from surveillance.models import Alert, Draw
 from tests.factories import (
     TODAY,
+    AssessmentFactory,
     DrawFactory,
     PatientFactory,
     ResultFactory,
@@ -60,9 +61,11 @@ def test_alert_list_filters_by_patient_kind_and_status(oncologist, switch_alert)
 
 
 def test_oncologist_resolves_as_switched_through_the_api(oncologist, switch_alert):
+    AssessmentFactory(patient=switch_alert.patient, date=days(-5), response="SD")
     response = api(oncologist).post(
         f"/api/v1/alerts/{switch_alert.id}/resolve/",
         {
+            "evidence_version": switch_alert.evidence_version,
             "decision": "switched",
             "switch_date": TODAY.isoformat(),
             "new_endocrine_therapy": "camizestrant",
@@ -104,7 +107,9 @@ def test_bad_decisions_are_400_with_the_field_and_change_nothing(
     oncologist, switch_alert, payload, field
 ):
     response = api(oncologist).post(
-        f"/api/v1/alerts/{switch_alert.id}/resolve/", payload, format="json"
+        f"/api/v1/alerts/{switch_alert.id}/resolve/",
+        {"evidence_version": switch_alert.evidence_version, **payload},
+        format="json",
     )
     assert response.status_code == 400
     assert field in response.json()
@@ -115,13 +120,10 @@ def test_bad_decisions_are_400_with_the_field_and_change_nothing(
 
 def test_resolving_twice_is_refused(oncologist, switch_alert):
     url = f"/api/v1/alerts/{switch_alert.id}/resolve/"
-    assert (
-        api(oncologist)
-        .post(url, {"decision": "dismissed", "note": "artefact"}, format="json")
-        .status_code
-        == 200
-    )
-    again = api(oncologist).post(url, {"decision": "dismissed", "note": "again"}, format="json")
+    version = switch_alert.evidence_version
+    decided = {"evidence_version": version, "decision": "dismissed", "note": "artefact"}
+    assert api(oncologist).post(url, decided, format="json").status_code == 200
+    again = api(oncologist).post(url, {**decided, "note": "again"}, format="json")
     assert again.status_code == 400
     assert "already been resolved" in again.json()["decision"][0]
 
@@ -129,10 +131,13 @@ def test_resolving_twice_is_refused(oncologist, switch_alert):
 def test_nurse_cannot_resolve_an_esr1_alert(nurse, switch_alert):
     response = api(nurse).post(
         f"/api/v1/alerts/{switch_alert.id}/resolve/",
-        {"decision": "dismissed", "note": "x"},
+        {"evidence_version": switch_alert.evidence_version, "decision": "dismissed", "note": "x"},
         format="json",
     )
     assert response.status_code == 403
+    # Refused for the role before the input is read: no hint of what a valid decision is.
+    incomplete = api(nurse).post(f"/api/v1/alerts/{switch_alert.id}/resolve/", {}, format="json")
+    assert incomplete.status_code == 403
     switch_alert.refresh_from_db()
     assert switch_alert.status == "open"
 
@@ -144,7 +149,11 @@ def test_nurse_may_close_a_logistics_alert(nurse, oncologist):
     alert = Alert.objects.get(patient=patient, kind="draw_overdue")
     response = api(nurse).post(
         f"/api/v1/alerts/{alert.id}/resolve/",
-        {"decision": "done", "note": "Phoned, booked Tue"},
+        {
+            "evidence_version": alert.evidence_version,
+            "decision": "done",
+            "note": "Phoned, booked Tue",
+        },
         format="json",
     )
     assert response.status_code == 200

@@ -167,7 +167,7 @@ def test_cancel_unknown_draw_is_404(nurse):
 
 def test_list_and_detail(nurse, patient):
     draw = DrawFactory(patient=patient)
-    result = ResultFactory(draw__patient=patient)
+    result = ResultFactory(draw__patient=patient, draw__collected_on=days(-40))
 
     listing = client_for(nurse).get(URL)
     assert listing.status_code == 200

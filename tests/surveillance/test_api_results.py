@@ -253,7 +253,7 @@ def test_several_problems_are_reported_together(nurse, draw):
 def test_list_detail_and_filters(nurse, oncologist):
     first, second = (PatientFactory(oncologist=oncologist) for _ in range(2))
     positive = VariantFactory(result__draw__patient=first).result
-    negative = ResultFactory(draw__patient=first)
+    negative = ResultFactory(draw__patient=first, draw__collected_on=days(-40))
     other = ResultFactory(draw__patient=second)
 
     def ids(query=None):

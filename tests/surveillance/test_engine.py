@@ -147,10 +147,12 @@ def test_logistics_alerts_open_and_clear_themselves(on_treatment):
 def test_switched_decision_ends_ai_starts_serd_and_ends_surveillance(on_treatment, oncologist):
     patient, treatment = on_treatment
     esr1_result(patient, collected=days(-10), reported=days(-3))
+    AssessmentFactory(patient=patient, date=days(-7), response="SD")  # no progression
     run()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     alert_resolve(
-        actor=oncologist, alert=alert, decision="switched", switch_date=TODAY,
+        actor=oncologist, alert=alert, evidence_version=alert.evidence_version,
+        decision="switched", switch_date=TODAY,
         new_endocrine_therapy="camizestrant",
     )  # fmt: skip
     treatment.refresh_from_db()
@@ -172,7 +174,13 @@ def test_repeat_test_pins_the_planned_draw_date(on_treatment, oncologist):
     esr1_result(patient, collected=days(-10), reported=days(-3))
     run()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
-    alert_resolve(actor=oncologist, alert=alert, decision="repeat_test", date=days(9))
+    alert_resolve(
+        actor=oncologist,
+        alert=alert,
+        evidence_version=alert.evidence_version,
+        decision="repeat_test",
+        date=days(9),
+    )
     AppointmentFactory(patient=patient, date=days(12))
     run()
     planned = Draw.objects.get(patient=patient, status="planned")
@@ -187,7 +195,13 @@ def test_a_decision_covers_its_results_and_a_new_positive_opens_a_new_alert(
     esr1_result(patient, collected=days(-30), reported=days(-25))
     run()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
-    alert_resolve(actor=oncologist, alert=alert, decision="deferred", note="Scan booked first")
+    alert_resolve(
+        actor=oncologist,
+        alert=alert,
+        evidence_version=alert.evidence_version,
+        decision="deferred",
+        note="Scan booked first",
+    )
     run()
     assert not Alert.objects.filter(patient=patient, status="open", kind="esr1_switch").exists()
     newer = esr1_result(patient, collected=days(-4), reported=days(-1), vaf="2.5")
@@ -202,7 +216,13 @@ def test_deferring_without_a_note_is_refused_and_changes_nothing(on_treatment, o
     run()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     with pytest.raises(ValidationError) as exc:
-        alert_resolve(actor=oncologist, alert=alert, decision="deferred", note="  ")
+        alert_resolve(
+            actor=oncologist,
+            alert=alert,
+            evidence_version=alert.evidence_version,
+            decision="deferred",
+            note="  ",
+        )
     assert "note" in exc.value.message_dict
     alert.refresh_from_db()
     assert alert.status == "open"
@@ -214,7 +234,13 @@ def test_nurse_may_not_decide_an_esr1_alert(on_treatment, nurse):
     run()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     with pytest.raises(PermissionDenied):
-        alert_resolve(actor=nurse, alert=alert, decision="dismissed", note="no")
+        alert_resolve(
+            actor=nurse,
+            alert=alert,
+            evidence_version=alert.evidence_version,
+            decision="dismissed",
+            note="no",
+        )
 
 
 def test_switch_to_a_non_serd_is_refused(on_treatment, oncologist):
@@ -224,7 +250,8 @@ def test_switch_to_a_non_serd_is_refused(on_treatment, oncologist):
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     with pytest.raises(ValidationError) as exc:
         alert_resolve(
-            actor=oncologist, alert=alert, decision="switched", switch_date=TODAY,
+            actor=oncologist, alert=alert, evidence_version=alert.evidence_version,
+            decision="switched", switch_date=TODAY,
             new_endocrine_therapy="anastrozole",
         )  # fmt: skip
     assert "new_endocrine_therapy" in exc.value.message_dict

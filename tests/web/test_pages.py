@@ -357,11 +357,13 @@ def test_oncologist_resolves_switched_from_the_page(client, oncologist):
     engine.run_all()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     client.force_login(oncologist)
+    AssessmentFactory(patient=patient, date=days(-5), response="SD")
     form_page = client.get(f"/alerts/{alert.id}/resolve/").content.decode()
     assert "Camizestrant" in form_page and "Investigational" in form_page
     response = client.post(
         f"/alerts/{alert.id}/resolve/",
         {
+            "evidence_version": alert.evidence_version,
             "decision": "switched",
             "switch_date": TODAY.isoformat(),
             "new_endocrine_therapy": "camizestrant",
@@ -378,7 +380,10 @@ def test_resolve_form_requires_a_note_for_dismissal(client, oncologist):
     engine.run_all()
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     client.force_login(oncologist)
-    response = client.post(f"/alerts/{alert.id}/resolve/", {"decision": "dismissed", "note": ""})
+    response = client.post(
+        f"/alerts/{alert.id}/resolve/",
+        {"evidence_version": alert.evidence_version, "decision": "dismissed", "note": ""},
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["note"]
 

@@ -66,10 +66,9 @@ def clinic(oncologist):
         positive(owner)
     done = overdue(oncologist)
     engine.run_all()
+    alert = Alert.objects.get(patient=done, kind="draw_overdue")
     alert_resolve(
-        actor=oncologist,
-        alert=Alert.objects.get(patient=done, kind="draw_overdue"),
-        decision="done",
+        actor=oncologist, alert=alert, evidence_version=alert.evidence_version, decision="done"
     )
     return colleague
 
