@@ -49,8 +49,10 @@ def from_json(value):
 
 
 def written_columns(model) -> list[str]:
-    """The columns an INSERT into the model's table must name: all but a serial id."""
-    return [f.column for f in model._meta.concrete_fields if not f.db_returning]
+    """The columns an INSERT into the model's table must name: all but a serial id. (A
+    column with a database default is named too: Django marks it db_returning as well, but
+    a history copy must carry the row's value, not the default.)"""
+    return [f.column for f in model._meta.concrete_fields if not (f.primary_key and f.db_returning)]
 
 
 class Insert:

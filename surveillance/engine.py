@@ -359,7 +359,7 @@ _CREATE_ALERTS = Insert(
         "rationale": "t.rationale", "evidence": "t.evidence", "result_ids": "t.result_ids",
         "status": "'open'", "created_at": "%(now)s", "updated_at": "%(now)s",
         "resolved_at": "NULL", "resolved_by_id": "NULL", "decision": "''",
-        "decision_details": "'{}'::jsonb", "note": "''",
+        "decision_details": "'{}'::jsonb", "note": "''", "evidence_version": "1",
     },
     """FROM jsonb_to_recordset(%(rows)s::jsonb)
         AS t(patient_id bigint, kind text, subject text, severity text, title text,

@@ -224,6 +224,8 @@ def _endocrine_therapies(alerts, treatments) -> dict[int, str | None]:
 def policy_versions() -> list[SurveillancePolicy]:
     """Every version of the surveillance policy, the one in force (the highest) first."""
     return list(SurveillancePolicy.objects.select_related("created_by").order_by("-version"))
+
+
 # On a day with several scans, the PD one is "the last scan": progression is what matters.
 _PROGRESSION_FIRST = Case(
     When(response=Response.PD, then=Value(0)), default=Value(1), output_field=IntegerField()
