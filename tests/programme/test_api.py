@@ -162,7 +162,8 @@ def test_figures_follow_what_the_engine_and_the_services_record(
     with django_capture_on_commit_callbacks(execute=False):
         alert_resolve(
             actor=oncologist, alert=alert, decision="switched", switch_date=TODAY,
-            new_endocrine_therapy="camizestrant",
+            new_endocrine_therapy="camizestrant", evidence_version=alert.evidence_version,
+            note="Scan booked for next week; switching now on the ctDNA finding.",
         )  # fmt: skip
 
     client.force_login(oncologist)

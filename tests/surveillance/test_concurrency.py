@@ -377,13 +377,14 @@ def test_two_recordings_for_one_planned_draw_fulfil_it_once(nurse):
         accession="",
     )  # fmt: skip
 
-    def record(accession):
+    # Two samples on different days: the same day and assay twice is one sample (a 409).
+    def record(accession, collected_on):
         return lambda: draw_record(
-            actor=nurse, patient=patient, collected_on=days(-1), assay="guardant360_cdx",
+            actor=nurse, patient=patient, collected_on=collected_on, assay="guardant360_cdx",
             accession=accession,
         )  # fmt: skip
 
-    writer = second_writer_after_first(record("G-1"), record("G-2"))
+    writer = second_writer_after_first(record("G-1", days(-1)), record("G-2", days(-2)))
     assert writer.error is None, repr(writer.error)
     collected = dict(Draw.objects.filter(patient=patient).values_list("accession", "id"))
     assert collected == {"G-1": planned.id, "G-2": writer.outcome.id}, "a collection was lost"
@@ -398,9 +399,19 @@ def test_two_decisions_on_one_alert_keep_the_first(oncologist):
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
     writer = second_writer_after_first(
         lambda: alert_resolve(
-            actor=oncologist, alert=alert, decision="deferred", note="Scan booked first"
+            actor=oncologist,
+            alert=alert,
+            decision="deferred",
+            note="Scan booked first",
+            evidence_version=alert.evidence_version,
         ),
-        lambda: alert_resolve(actor=oncologist, alert=alert, decision="dismissed", note="no"),
+        lambda: alert_resolve(
+            actor=oncologist,
+            alert=alert,
+            decision="dismissed",
+            note="no",
+            evidence_version=alert.evidence_version,
+        ),
     )
     assert isinstance(writer.error, ValidationError), "the second decision went through"
     assert "already been resolved" in str(writer.error)

@@ -65,9 +65,11 @@ def clinic(oncologist):
     engine.run_all()
     decided = resulted(patient("Decided"), -15)
     engine.run_all()
+    decided_alert = Alert.objects.get(patient=decided.patient, kind="esr1_switch")
     alert_resolve(
         actor=oncologist,
-        alert=Alert.objects.get(patient=decided.patient, kind="esr1_switch"),
+        alert=decided_alert,
+        evidence_version=decided_alert.evidence_version,
         decision="deferred",
         note="Tumour board next week.",
     )
