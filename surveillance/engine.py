@@ -8,7 +8,10 @@ Concurrency: every batch takes transaction-scoped advisory locks on its patients
 buckets (in ascending order, so two runs cannot deadlock) before it reads, so the nightly
 run, the minute sweep, per-patient tasks and the CLI can overlap without duplicating or
 losing an alert.
-The partial unique index on open alerts is the last line of defence.
+The partial unique index on open alerts is the last line of defence. Services do not take
+these locks: the engine changes a planned draw only if it is still as the run read it, and
+never a draw a clinician pinned (`_reconcile_draws`), so a decision committed during a run
+keeps its date.
 
 Reading is surveillance.rules_input (one loader per table, the same translation to rules
 inputs as for model instances); the SQL helpers and the INSERT column lists built from the
@@ -310,37 +313,51 @@ _CREATE_PLANNED = Insert(
     ON CONFLICT DO NOTHING
     RETURNING d.*""",
 )  # fmt: skip
+# A move or a cancel changes the draw only if it is still what the run read: planned, not
+# pinned, at the date read (`was_due`). A repeat-test decision or a collection committed after
+# the read, or while the statement waits for the row, wins; the mark it left re-evaluates the
+# patient.
 _MOVE_PLANNED = """
     UPDATE surveillance_draw AS d SET due_date = t.due_date, updated_at = %(now)s
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, due_date date)
-    WHERE d.id = t.id AND d.status = 'planned'
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, due_date date, was_due date)
+    WHERE d.id = t.id AND d.status = 'planned' AND NOT d.pinned AND d.due_date = t.was_due
     RETURNING d.*
 """
 _CANCEL_PLANNED = """
     UPDATE surveillance_draw AS d
     SET status = 'cancelled', cancel_reason = t.cancel_reason, updated_at = %(now)s
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, cancel_reason text)
-    WHERE d.id = t.id AND d.status = 'planned'
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, cancel_reason text, was_due date)
+    WHERE d.id = t.id AND d.status = 'planned' AND NOT d.pinned AND d.due_date = t.was_due
     RETURNING d.*
 """
 
 
 def _reconcile_draws(verdicts, planned_by_patient) -> int:
-    """At most one planned draw per patient, at the due date; cancelled when ineligible."""
+    """At most one planned draw per patient, at the due date; cancelled when ineligible.
+
+    A pinned draw (a clinician's repeat test, SPEC 5.6) is the clinician's: it keeps its date
+    whatever the rules compute and whether or not the patient is still eligible, until it is
+    collected or the clinician changes it. Returns how many patients have a planned draw."""
     to_create, to_move, to_cancel = [], [], []
     planned = 0
     for v in verdicts:
         existing = planned_by_patient.get(v.patient_id)
-        if v.eligible and v.next_due_on is not None:
+        if existing is not None and existing["pinned"]:
+            planned += 1
+        elif v.eligible and v.next_due_on is not None:
             planned += 1
             if existing is None:
                 to_create.append({"patient_id": v.patient_id, "due_date": _iso(v.next_due_on)})
             elif existing["due_date"] != v.next_due_on:
-                to_move.append({"id": existing["id"], "due_date": _iso(v.next_due_on)})
+                to_move.append(
+                    {"id": existing["id"], "due_date": _iso(v.next_due_on),
+                     "was_due": _iso(existing["due_date"])}
+                )  # fmt: skip
         elif existing is not None:
             to_cancel.append(
-                {"id": existing["id"], "cancel_reason": f"No longer eligible: {v.reason}"}
-            )
+                {"id": existing["id"], "cancel_reason": f"No longer eligible: {v.reason}",
+                 "was_due": _iso(existing["due_date"])}
+            )  # fmt: skip
     now = timezone.now()
     # A concurrent writer that won the one-planned-draw index keeps its row; ours is dropped.
     _write(_CREATE_PLANNED, to_create, now=now, history=(Draw, "insert"))
