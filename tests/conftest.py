@@ -136,9 +136,13 @@ def _test_database_url() -> str:
     return f"postgres://{db['USER']}@{quote(host, safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real `celery worker` process on the real Redis, reading the test database."""
+    """A real `celery worker` process on the real Redis, reading the test database.
+
+    Module-scoped: a worker left running for the rest of the session would evaluate the
+    patients that later tests commit, concurrently with their clean-up (a flush's TRUNCATE
+    then deadlocks with the worker's reads)."""
     env = dict(os.environ, DATABASE_URL=_test_database_url(), PYTHONUNBUFFERED="1")
     hostname = f"test-{os.getpid()}@{socket.gethostname()}"
     (ROOT / ".data").mkdir(exist_ok=True)

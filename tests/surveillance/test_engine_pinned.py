@@ -58,7 +58,13 @@ def test_a_repeat_test_on_an_at_progression_alert_survives_the_next_runs(oncolog
     engine.run_for_patients([patient.id], today=TODAY)
     alert = Alert.objects.get(patient=patient, kind="esr1_at_progression", status="open")
 
-    alert_resolve(actor=oncologist, alert=alert, decision="repeat_test", date=days(14))
+    alert_resolve(
+        actor=oncologist,
+        alert=alert,
+        decision="repeat_test",
+        date=days(14),
+        evidence_version=alert.evidence_version,
+    )
     repeat = Draw.objects.get(patient=patient, status="planned")
     assert repeat.pinned
 
@@ -78,7 +84,13 @@ def test_a_pinned_draw_outlives_eligibility_and_ends_with_its_collection(oncolog
     esr1_result(patient, collected=days(-10), reported=days(-3))
     engine.run_for_patients([patient.id], today=TODAY)
     alert = Alert.objects.get(patient=patient, kind="esr1_switch")
-    alert_resolve(actor=oncologist, alert=alert, decision="repeat_test", date=days(9))
+    alert_resolve(
+        actor=oncologist,
+        alert=alert,
+        decision="repeat_test",
+        date=days(9),
+        evidence_version=alert.evidence_version,
+    )
     patient.status = "inactive"
     patient.save()
 
@@ -101,7 +113,13 @@ def _decided_elsewhere(alert_id: int, oncologist, outcome: dict) -> None:
     """The oncologist's repeat-test decision, committed on another connection."""
     try:
         alert = Alert.objects.get(pk=alert_id)
-        alert_resolve(actor=oncologist, alert=alert, decision="repeat_test", date=days(20))
+        alert_resolve(
+            actor=oncologist,
+            alert=alert,
+            decision="repeat_test",
+            date=days(20),
+            evidence_version=alert.evidence_version,
+        )
     except BaseException as exc:  # reported by the test
         outcome["error"] = exc
     finally:
