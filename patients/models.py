@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import (
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Func, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from patients.audit import audited
@@ -348,16 +349,23 @@ class PatientAccess(models.Model):
 class PendingEvaluation(models.Model):
     """The outbox (patients/outbox.py): a committed change to this patient's record that the
     surveillance engine has not evaluated yet. Written in the change's own transaction; the
-    engine deletes it after evaluating, and only if it is still the mark it read."""
+    engine deletes it after evaluating, and only if it is still the mark it read. A patient
+    whose evaluation fails keeps its mark, put off after each failed attempt
+    (surveillance/marks.py)."""
 
     patient = models.OneToOneField(
         Patient, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     marked_at = models.DateTimeField()
+    # Failed evaluations since the last change, and when the sweep may try again.
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_default=Now())
 
     class Meta:
-        # The sweep takes the oldest marks first.
-        indexes = [models.Index(fields=["marked_at"], name="pending_evaluation_order_idx")]
+        # The sweep takes the due marks, those that failed least first.
+        indexes = [
+            models.Index(fields=["attempts", "next_attempt_at"], name="pending_evaluation_due_idx")
+        ]
 
     def __str__(self) -> str:
         return f"Patient {self.patient_id} changed at {self.marked_at}"

@@ -5,7 +5,8 @@ PendingEvaluation row) commits with the change itself; the Celery message is onl
 after the commit. If the message is lost (Redis down, process killed between commit and
 send), the minute sweep (`surveillance.engine.run_marked`) still finds the mark, so no
 change goes unevaluated. The engine deletes a mark only if it is still the one it read, so
-a change committed while a run is evaluating the patient keeps its mark.
+a change committed while a run is evaluating the patient keeps its mark; a patient whose
+evaluation fails keeps its mark too, retried later and later (surveillance/marks.py).
 
 The task is sent by its registered name: a patient's record says that it changed, not who
 evaluates it. `surveillance` builds on `patients`, never the other way round.
@@ -26,11 +27,14 @@ EVALUATE_PATIENT_TASK = "surveillance.evaluate_patient"
 
 
 def patient_changed(patient_id: int) -> None:
+    # A change is due at once, even for a patient whose evaluation has been failing: it may
+    # be the correction.
+    now = timezone.now()
     PendingEvaluation.objects.bulk_create(
-        [PendingEvaluation(patient_id=patient_id, marked_at=timezone.now())],
+        [PendingEvaluation(patient_id=patient_id, marked_at=now, attempts=0, next_attempt_at=now)],
         update_conflicts=True,
         unique_fields=["patient"],
-        update_fields=["marked_at"],
+        update_fields=["marked_at", "attempts", "next_attempt_at"],
     )
     transaction.on_commit(lambda: enqueue_evaluation(patient_id))
 

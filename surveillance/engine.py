@@ -8,7 +8,15 @@ Concurrency: every batch takes transaction-scoped advisory locks on its patients
 buckets (in ascending order, so two runs cannot deadlock) before it reads, so the nightly
 run, the minute sweep, per-patient tasks and the CLI can overlap without duplicating or
 losing an alert.
-The partial unique index on open alerts is the last line of defence.
+The partial unique index on open alerts is the last line of defence. Services do not take
+these locks: the engine changes a planned draw only if it is still as the run read it, and
+never a draw a clinician pinned (`_reconcile_draws`), so a decision committed during a run
+keeps its date.
+
+Failures: one bad record never stops a run (SPEC 5.8). A batch that fails is retried in
+halves until the failing patients stand alone; they are logged, skipped and counted, and
+their outbox marks are retried later and later by the sweep (`_run_isolating`,
+surveillance.marks). A run without failures pays nothing for this.
 
 Reading is surveillance.rules_input (one loader per table, the same translation to rules
 inputs as for model instances); the SQL helpers and the INSERT column lists built from the
@@ -27,25 +35,22 @@ tests/surveillance/test_seed_cohort.py checks that against row-by-row ORM inputs
 import functools
 import gc
 import json
+import logging
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 import pghistory
 import pgtrigger
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from patients.audit import history_trigger_ignore_list
-from patients.models import (
-    Patient,
-    PendingEvaluation,
-    clinic_today,
-)
-from surveillance import rules
+from patients.models import Patient, clinic_today
+from surveillance import marks, rules
 from surveillance.bulk import Insert, any_id, fetch_rows, from_json, with_history
 from surveillance.models import (
     LOGISTICS_KINDS,
@@ -56,6 +61,8 @@ from surveillance.models import (
 )
 from surveillance.rules_input import load_batch
 
+logger = logging.getLogger(__name__)
+
 BATCH_SIZE = 2000
 # Namespace for pg_advisory_xact_lock(int, int): "ESR1" in ASCII.
 LOCK_NAMESPACE = 0x45535231
@@ -63,25 +70,32 @@ LOCK_NAMESPACE = 0x45535231
 
 @dataclass
 class RunStats:
-    evaluated: int = 0
+    evaluated: int = 0  # patients whose verdicts were stored (the failed ones are not)
     eligible: int = 0
     planned: int = 0
     opened: int = 0
     resolved: int = 0
     updated: int = 0
+    failed: int = 0  # patients whose evaluation raised: logged and skipped (SPEC 5.8)
+    failed_ids: list[int] = field(default_factory=list)
 
     def add(self, other: "RunStats") -> None:
-        for field, value in asdict(other).items():
-            setattr(self, field, getattr(self, field) + value)
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def all_failed(self) -> bool:
+        return self.failed > 0 and self.evaluated == 0
+
     def summary(self) -> str:
-        return (
+        counts = (
             f"eligible {self.eligible}, planned {self.planned}, "
             f"opened {self.opened}, resolved {self.resolved}"
         )
+        return f"{counts}, failed {self.failed}" if self.failed else counts
 
 
 # --- Policy ----------------------------------------------------------------------------------
@@ -145,7 +159,7 @@ def _run_stream(ids, *, today: date, policy: rules.Policy, stop=None) -> RunStat
             break
         # Paused around the call so the batch's objects are freed before collection resumes.
         with _gc_paused():
-            stats.add(_run_batch(ids[start : start + BATCH_SIZE], today=today, policy=policy))
+            stats.add(_run_isolating(ids[start : start + BATCH_SIZE], today=today, policy=policy))
     return stats
 
 
@@ -162,11 +176,98 @@ def run_all(*, today: date | None = None) -> RunStats:
 
 
 def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:
-    """Evaluate patients marked by a committed change (the outbox sweep, patients/outbox.py)."""
-    ids = list(
-        PendingEvaluation.objects.order_by("marked_at").values_list("patient_id", flat=True)[:limit]
-    )
-    return run_for_patients(ids, today=today)
+    """Evaluate patients marked by a committed change (the outbox sweep, patients/outbox.py)
+    whose next attempt has come: a patient whose evaluation keeps failing is retried later
+    and later (surveillance.marks), never ahead of the others."""
+    return run_for_patients(marks.due(now=timezone.now(), limit=limit), today=today)
+
+
+# --- One bad record never stops a run (SPEC 5.8) ---------------------------------------------
+#
+# A failure that can be one patient's is narrowed down to that patient, logged with its id and
+# skipped; the run goes on and counts it (RunStats.failed). Failures that are no patient's
+# stop the run (and the other stream) as before (`stops_the_run`).
+
+
+def stops_the_run(error: BaseException) -> bool:
+    """The database gone, refusing or cancelling (connection, resources, lock or statement
+    timeouts, deadlocks: OperationalError), the SQL and the schema disagreeing (SQLSTATE
+    class 42), no memory left: retrying patient by patient would only repeat it."""
+    if isinstance(error, OperationalError | InterfaceError | MemoryError):
+        return True
+    return isinstance(error, ProgrammingError) and _sqlstate(error).startswith("42")
+
+
+def _sqlstate(error: BaseException) -> str:
+    return getattr(error.__cause__, "sqlstate", None) or ""
+
+
+def _run_isolating(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats:
+    """_run_batch; if the batch fails, its patients again in halves, each half in its own
+    transaction, until whoever fails stands alone.
+
+    The batch's writes are set-wise, so a failing statement or loader takes the whole batch
+    with it; the halving finds one failing patient among 2,000 in about 11 retries, re-running
+    about two batches' worth of patients. Nothing of it happens unless a batch fails: a run
+    without failures takes no savepoint and does no extra work."""
+    try:
+        return _run_batch(ids, today=today, policy=policy)
+    except Exception as error:
+        if stops_the_run(error):
+            raise
+        failure = error
+    # The marks as they stand before the retries, which are the evaluations that fail: a
+    # change committed after this read is not put off with them.
+    before = marks.read(ids)
+    alone: list[int] = []
+    stats = _narrow_down(ids, failure, alone, today=today, policy=policy)
+    marks.put_off({i: before[i] for i in alone if i in before}, now=timezone.now())
+    return stats
+
+
+def _narrow_down(ids, failure: Exception, alone: list[int], *, today: date, policy) -> RunStats:
+    """`ids` failed together with `failure`: run each half, and narrow down a half that fails.
+    A patient that fails alone is logged, counted and added to `alone`."""
+    if len(ids) == 1:
+        logger.error(
+            "Surveillance evaluation of patient %s failed; skipped: %r", ids[0], failure,
+            exc_info=failure,
+        )  # fmt: skip
+        alone.append(ids[0])
+        return RunStats(failed=1, failed_ids=list(ids))
+    stats = RunStats()
+    half = len(ids) // 2
+    for part in (ids[:half], ids[half:]):
+        try:
+            stats.add(_run_batch(part, today=today, policy=policy))
+        except Exception as error:
+            if stops_the_run(error):
+                raise
+            stats.add(_narrow_down(part, error, alone, today=today, policy=policy))
+    return stats
+
+
+def _evaluate(inputs, *, today: date, policy: rules.Policy) -> tuple[list, list[int]]:
+    """The verdicts, and the ids of the patients whose evaluation raised (logged, skipped).
+
+    The rules are pure, so a patient whose inputs break them is found here without reloading
+    the batch: all at once first, one by one only when that raised."""
+    try:
+        return [rules.evaluate(p, today=today, policy=policy) for p in inputs], []
+    except MemoryError:
+        raise
+    except Exception:  # noqa: S110 - found one by one below
+        pass
+    verdicts, failed = [], []
+    for patient in inputs:
+        try:
+            verdicts.append(rules.evaluate(patient, today=today, policy=policy))
+        except MemoryError:
+            raise
+        except Exception:
+            logger.exception("Surveillance evaluation of patient %s failed; skipped", patient.id)
+            failed.append(patient.id)
+    return verdicts, failed
 
 
 # --- One batch -------------------------------------------------------------------------------
@@ -249,10 +350,13 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
         return RunStats()
     with transaction.atomic(), pghistory.context(source="surveillance-engine"):
         _lock_patients(ids)
-        stored, seen_marks = _stored_states(ids)
+        # The marks are read before anything else: the change a mark stands for committed with
+        # it, so the loads that follow see that change.
+        seen_marks = marks.read(ids)
+        stored = _stored_states(ids)
         batch = load_batch(ids, today=today)
-        verdicts = [rules.evaluate(p, today=today, policy=policy) for p in batch.inputs]
-        stats = RunStats(evaluated=len(verdicts))
+        verdicts, failed = _evaluate(batch.inputs, today=today, policy=policy)
+        stats = RunStats(evaluated=len(verdicts), failed=len(failed), failed_ids=failed)
         stats.eligible = sum(1 for v in verdicts if v.eligible)
         with _own_history():
             stats.planned = _reconcile_draws(verdicts, batch.planned)
@@ -260,7 +364,12 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
                 verdicts, batch.open_alerts, policy=policy
             )
         stats.opened, stats.resolved, stats.updated = opened, resolved, updated
-        _store_states(verdicts, today=today, policy=policy, stored=stored, seen_marks=seen_marks)
+        _store_states(verdicts, today=today, policy=policy, stored=stored)
+        if failed:
+            marks.put_off(
+                {i: seen_marks.pop(i) for i in failed if i in seen_marks}, now=timezone.now()
+            )
+        marks.answer(seen_marks)
     return stats
 
 
@@ -310,37 +419,51 @@ _CREATE_PLANNED = Insert(
     ON CONFLICT DO NOTHING
     RETURNING d.*""",
 )  # fmt: skip
+# A move or a cancel changes the draw only if it is still what the run read: planned, not
+# pinned, at the date read (`was_due`). A repeat-test decision or a collection committed after
+# the read, or while the statement waits for the row, wins; the mark it left re-evaluates the
+# patient.
 _MOVE_PLANNED = """
     UPDATE surveillance_draw AS d SET due_date = t.due_date, updated_at = %(now)s
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, due_date date)
-    WHERE d.id = t.id AND d.status = 'planned'
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, due_date date, was_due date)
+    WHERE d.id = t.id AND d.status = 'planned' AND NOT d.pinned AND d.due_date = t.was_due
     RETURNING d.*
 """
 _CANCEL_PLANNED = """
     UPDATE surveillance_draw AS d
     SET status = 'cancelled', cancel_reason = t.cancel_reason, updated_at = %(now)s
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, cancel_reason text)
-    WHERE d.id = t.id AND d.status = 'planned'
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(id bigint, cancel_reason text, was_due date)
+    WHERE d.id = t.id AND d.status = 'planned' AND NOT d.pinned AND d.due_date = t.was_due
     RETURNING d.*
 """
 
 
 def _reconcile_draws(verdicts, planned_by_patient) -> int:
-    """At most one planned draw per patient, at the due date; cancelled when ineligible."""
+    """At most one planned draw per patient, at the due date; cancelled when ineligible.
+
+    A pinned draw (a clinician's repeat test, SPEC 5.6) is the clinician's: it keeps its date
+    whatever the rules compute and whether or not the patient is still eligible, until it is
+    collected or the clinician changes it. Returns how many patients have a planned draw."""
     to_create, to_move, to_cancel = [], [], []
     planned = 0
     for v in verdicts:
         existing = planned_by_patient.get(v.patient_id)
-        if v.eligible and v.next_due_on is not None:
+        if existing is not None and existing["pinned"]:
+            planned += 1
+        elif v.eligible and v.next_due_on is not None:
             planned += 1
             if existing is None:
                 to_create.append({"patient_id": v.patient_id, "due_date": _iso(v.next_due_on)})
             elif existing["due_date"] != v.next_due_on:
-                to_move.append({"id": existing["id"], "due_date": _iso(v.next_due_on)})
+                to_move.append(
+                    {"id": existing["id"], "due_date": _iso(v.next_due_on),
+                     "was_due": _iso(existing["due_date"])}
+                )  # fmt: skip
         elif existing is not None:
             to_cancel.append(
-                {"id": existing["id"], "cancel_reason": f"No longer eligible: {v.reason}"}
-            )
+                {"id": existing["id"], "cancel_reason": f"No longer eligible: {v.reason}",
+                 "was_due": _iso(existing["due_date"])}
+            )  # fmt: skip
     now = timezone.now()
     # A concurrent writer that won the one-planned-draw index keeps its row; ours is dropped.
     _write(_CREATE_PLANNED, to_create, now=now, history=(Draw, "insert"))
@@ -447,18 +570,8 @@ _STORE_STATES = Insert(
 )  # fmt: skip
 
 
-def _stored_states(ids: list[int]) -> tuple[dict[int, tuple], dict[int, object]]:
-    """The stored verdict of each patient that has one (as `_verdict_row` words it), and the
-    outbox marks this run is answering (patient id -> marked_at). The marks are read before
-    anything else: the change a mark stands for committed with it, so the loads that follow
-    see that change."""
-    marks = dict(
-        fetch_rows(
-            PendingEvaluation.objects.filter(patient_id__in=any_id(ids))
-            .order_by()
-            .values_list("patient_id", "marked_at")
-        )
-    )
+def _stored_states(ids: list[int]) -> dict[int, tuple]:
+    """The stored verdict of each patient that has one (as `_verdict_row` words it)."""
     stored = {}
     for pid, evaluated_at, *verdict in fetch_rows(
         SurveillanceState.objects.filter(patient_id__in=any_id(ids)).order_by().values_list(
@@ -469,7 +582,7 @@ def _stored_states(ids: list[int]) -> tuple[dict[int, tuple], dict[int, object]]
         if evaluated_at is not None:
             verdict[3] = from_json(verdict[3])
             stored[pid] = tuple(verdict)
-    return stored, marks
+    return stored
 
 
 def _verdict_row(v: rules.Evaluation, policy: rules.Policy) -> tuple:
@@ -479,9 +592,7 @@ def _verdict_row(v: rules.Evaluation, policy: rules.Policy) -> tuple:
     )  # fmt: skip
 
 
-def _store_states(
-    verdicts, *, today: date, policy: rules.Policy, stored: dict, seen_marks: dict
-) -> None:
+def _store_states(verdicts, *, today: date, policy: rules.Policy, stored: dict) -> None:
     """Write the verdicts that differ from the stored ones; most do not change from one night
     to the next, and rewriting 100,000 identical rows cost a tenth of a run. evaluated_for
     and evaluated_at therefore tell when the verdict last changed (or was first made)."""
@@ -499,16 +610,3 @@ def _store_states(
         if stored.get(v.patient_id) != _verdict_row(v, policy)
     ]
     _write(_STORE_STATES, states, today=today, now=timezone.now(), version=policy.version)
-    if not seen_marks:
-        return
-    # Delete only the marks this run read, as it read them: a change committed meanwhile
-    # re-marks the patient with another time (waiting on our row lock first, or re-inserting
-    # the mark once our delete commits), keeps its mark and is evaluated again. Equality, not
-    # "not newer": a mark written by a host whose clock runs behind is kept too.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM patients_pendingevaluation AS p "
-            "USING unnest(%s::bigint[], %s::timestamptz[]) AS m(pid, marked) "
-            "WHERE p.patient_id = m.pid AND p.marked_at = m.marked",
-            [list(seen_marks), list(seen_marks.values())],
-        )

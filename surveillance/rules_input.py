@@ -134,7 +134,7 @@ class Batch(NamedTuple):
     """A batch's inputs, and from the same rows what the engine reconciles its verdicts with."""
 
     inputs: list[rules.PatientIn]  # in patient id order
-    planned: dict[int, dict]  # patient id -> its planned draw: id, patient_id, due_date
+    planned: dict[int, dict]  # patient id -> its planned draw: id, patient_id, due_date, pinned
     open_alerts: dict[int, dict[tuple[str, str], dict]]  # patient id -> (kind, subject) -> alert
 
 
@@ -199,7 +199,9 @@ def _draws(ids: str) -> tuple[dict[int, list], dict[int, dict]]:
         draw = draw_in(row, result)
         draws[pid].append(draw)
         if draw.status == "planned":
-            planned[pid] = {"id": draw.id, "patient_id": pid, "due_date": draw.due_date}
+            planned[pid] = {
+                "id": draw.id, "patient_id": pid, "due_date": draw.due_date, "pinned": draw.pinned,
+            }  # fmt: skip
     return draws, planned
 
 

@@ -13,6 +13,7 @@ from datetime import date
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.db.models import Count, Prefetch
 
 from accounts.models import User
@@ -346,13 +347,13 @@ def test_a_failing_stream_fails_the_run_and_stops_the_other(monkeypatch, setting
         batches.append(batch)
         if doomed in batch:
             failed.set()
-            raise RuntimeError("database went away")
+            raise OperationalError("database went away")
         # The healthy stream is at its first batch when the other one fails.
         assert failed.wait(30), "the failing stream never ran"
         return run_batch(batch, **kwargs)
 
     monkeypatch.setattr(engine, "_run_batch", failing)
-    with pytest.raises(RuntimeError, match="database went away"):
+    with pytest.raises(OperationalError, match="database went away"):
         engine.run_for_patients(ids, today=AS_OF)
     # 1 failed batch; the healthy stream has 8 and stops after the one (or two) under way.
     assert len(batches) <= 3, f"the healthy stream went on: {len(batches)} batches"

@@ -6,7 +6,11 @@ from surveillance import engine
 
 
 class Command(BaseCommand):
-    help = "Run the surveillance engine for every patient now and print the counts."
+    help = (
+        "Run the surveillance engine now and print the counts: eligible, planned, opened, "
+        "resolved, and failed when a patient's evaluation failed (logged and skipped; the "
+        "exit status is non-zero only when every patient failed)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -14,8 +18,17 @@ class Command(BaseCommand):
             metavar="YYYY-MM-DD",
             help="evaluate as if today were this date (default: today in TIME_ZONE)",
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help=(
+                "evaluate every patient. Every run evaluates every patient today, so this is "
+                "the same run as without it; it is for scripts that must not depend on the "
+                "default, which may later skip patients whose verdict cannot have changed."
+            ),
+        )
 
-    def handle(self, *args, as_of=None, **options):
+    def handle(self, *args, as_of=None, full=False, **options):
         today = None
         if as_of:
             try:
@@ -28,3 +41,8 @@ class Command(BaseCommand):
         stats = engine.run_all(today=today)
         self.stdout.write(f"evaluated {stats.evaluated} patients")
         self.stdout.write(stats.summary())
+        if stats.all_failed:
+            raise CommandError(
+                f"the evaluation of every patient failed ({stats.failed}); the log names "
+                "each patient and its error"
+            )
