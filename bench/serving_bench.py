@@ -72,7 +72,10 @@ from contextlib import contextmanager, suppress
 from datetime import date, timedelta
 from pathlib import Path
 
-from common import server_url, with_database  # bench/ is on sys.path as the script's folder
+from common import (  # bench/ is on sys.path as the script's folder
+    admin_execute,
+    configure_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "esr1watch_servebench"
@@ -842,21 +845,11 @@ def _database_name() -> str:
 
 
 def _configure_environment() -> None:
-    server = server_url()
-    os.environ["BENCH_SERVER_URL"] = server
-    os.environ["DATABASE_URL"] = with_database(server, _database_name())
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    configure_environment(_database_name(), ROOT)
 
 
 def _admin_execute(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(with_database(server_url(), "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
+    admin_execute(sql)
 
 
 def _prepare_database(patients: int, today: date) -> None:
