@@ -113,3 +113,19 @@ class VariantFactory(factory.django.DjangoModelFactory):
     vaf_percent = Decimal("0.8")
     esr1_activating = True
     esr1_vus = False
+
+
+def esr1_positive_patients(n: int) -> list[int]:
+    """`n` eligible patients on first-line AI + CDK4/6 inhibitor, each with a final
+    ESR1-detected result (D538G, 1%): every one should get an esr1_switch alert."""
+    ids = []
+    for _ in range(n):
+        patient = PatientFactory(enrolled_on=days(-300))
+        TreatmentFactory(patient=patient, start_date=days(-150))
+        draw = DrawFactory(patient=patient, status="resulted", collected_on=days(-10))
+        result = ResultFactory(draw=draw, reported_on=days(-3), esr1_status="detected")
+        VariantFactory(
+            result=result, short="D538G", protein_change="p.Asp538Gly", vaf_percent=Decimal("1")
+        )
+        ids.append(patient.id)
+    return ids

@@ -6,7 +6,6 @@ others."""
 import logging
 import threading
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, OperationalError, connection
@@ -20,27 +19,9 @@ from surveillance.models import Alert, Draw, SurveillanceState
 from tests.factories import (
     TODAY,
     DrawFactory,
-    PatientFactory,
-    ResultFactory,
-    TreatmentFactory,
-    VariantFactory,
     days,
+    esr1_positive_patients,
 )
-
-
-def cohort(n: int) -> list[int]:
-    """Eligible patients, each with an ESR1-detected result: every one should get an alert."""
-    ids = []
-    for _ in range(n):
-        patient = PatientFactory(enrolled_on=days(-300))
-        TreatmentFactory(patient=patient, start_date=days(-150))
-        draw = DrawFactory(patient=patient, status="resulted", collected_on=days(-10))
-        result = ResultFactory(draw=draw, reported_on=days(-3), esr1_status="detected")
-        VariantFactory(
-            result=result, short="D538G", protein_change="p.Asp538Gly", vaf_percent=Decimal("1")
-        )
-        ids.append(patient.id)
-    return ids
 
 
 def corrupt(patient_id: int) -> None:
@@ -94,7 +75,7 @@ def assert_all_but(ids, doomed, stats, caplog) -> None:
 def test_a_patient_the_rules_cannot_evaluate_is_skipped_and_the_rest_are_alerted(
     monkeypatch, caplog
 ):
-    ids = cohort(6)
+    ids = esr1_positive_patients(6)
     doomed = [ids[2]]
     evaluate_failing_for(monkeypatch, set(doomed))
     stats = engine.run_for_patients(ids, today=TODAY)
@@ -105,7 +86,7 @@ def test_a_patient_the_rules_cannot_evaluate_is_skipped_and_the_rest_are_alerted
 @pytest.mark.django_db
 def test_a_record_the_loader_cannot_read_fails_only_its_patient(monkeypatch, caplog):
     monkeypatch.setattr(engine, "BATCH_SIZE", 8)  # a failing batch, and one after it
-    ids = cohort(13)
+    ids = esr1_positive_patients(13)
     doomed = [ids[3], ids[6]]
     for patient_id in doomed:
         corrupt(patient_id)
@@ -117,7 +98,7 @@ def test_a_record_the_loader_cannot_read_fails_only_its_patient(monkeypatch, cap
 def test_a_statement_the_database_refuses_fails_only_its_patient(caplog):
     """The failure aborts the batch's transaction in Postgres, not only in Python: the retries
     each run in a transaction of their own."""
-    ids = cohort(5)
+    ids = esr1_positive_patients(5)
     doomed = [ids[4]]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -139,7 +120,7 @@ def test_a_statement_the_database_refuses_fails_only_its_patient(caplog):
 
 @pytest.mark.django_db
 def test_when_every_patient_fails_the_run_says_so(monkeypatch):
-    ids = cohort(3)
+    ids = esr1_positive_patients(3)
     evaluate_failing_for(monkeypatch, set(ids))
     stats = engine.run_for_patients(ids, today=TODAY)
     assert (stats.evaluated, stats.failed, stats.all_failed) == (0, 3, True)
@@ -154,7 +135,7 @@ def test_when_every_patient_fails_the_run_says_so(monkeypatch):
 def test_with_two_streams_a_failing_patient_stops_neither(monkeypatch, settings, caplog, how):
     monkeypatch.setattr(engine, "BATCH_SIZE", 6)
     settings.SURVEILLANCE_ENGINE_WORKERS = 2
-    ids = cohort(30)  # committed, for the streams' connections
+    ids = esr1_positive_patients(30)  # committed, for the streams' connections
     streams = {k: [i for i in ids if i % engine.LOCK_BUCKETS % 2 == k] for k in (0, 1)}
     assert all(len(s) > engine.BATCH_SIZE for s in streams.values()), "batches after the failure"
     doomed = [streams[0][0], streams[1][1]]  # in the first batch of each stream
@@ -189,7 +170,7 @@ def schema_behind():
 @pytest.mark.parametrize("failure", [database_gone, schema_behind])
 def test_a_failure_that_is_no_patients_still_stops_the_run(monkeypatch, failure):
     """Not narrowed down patient by patient: every patient would fail the same way."""
-    ids = cohort(4)
+    ids = esr1_positive_patients(4)
     tried = []
 
     def failing(batch, **kwargs):
@@ -220,7 +201,7 @@ def due_now(patient_id: int) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("how", ["rules", "loader"])
 def test_the_sweep_retries_a_failing_patient_later_and_later(monkeypatch, how):
-    ids = cohort(3)
+    ids = esr1_positive_patients(3)
     doomed, fine = ids[0], ids[1:]
     if how == "rules":
         evaluate_failing_for(monkeypatch, {doomed})
@@ -249,7 +230,7 @@ def test_the_sweep_retries_a_failing_patient_later_and_later(monkeypatch, how):
 
 @pytest.mark.django_db
 def test_the_wait_between_retries_stops_growing_at_the_cap(monkeypatch):
-    (doomed,) = cohort(1)
+    (doomed,) = esr1_positive_patients(1)
     evaluate_failing_for(monkeypatch, {doomed})
     mark(doomed)
     PendingEvaluation.objects.filter(patient_id=doomed).update(attempts=5000)
@@ -264,7 +245,7 @@ def test_the_wait_between_retries_stops_growing_at_the_cap(monkeypatch):
 
 @pytest.mark.django_db
 def test_fresh_marks_go_before_a_failing_one(monkeypatch):
-    ids = cohort(3)
+    ids = esr1_positive_patients(3)
     doomed = ids[0]
     evaluate_failing_for(monkeypatch, {doomed})
     mark(doomed)
@@ -282,7 +263,7 @@ def test_fresh_marks_go_before_a_failing_one(monkeypatch):
 
 @pytest.mark.django_db
 def test_a_correction_is_evaluated_at_once_and_answers_the_mark(monkeypatch):
-    (doomed,) = cohort(1)
+    (doomed,) = esr1_positive_patients(1)
     corrupt(doomed)
     mark(doomed)
     assert engine.run_marked(today=TODAY).failed == 1
@@ -301,7 +282,7 @@ def test_a_correction_is_evaluated_at_once_and_answers_the_mark(monkeypatch):
 def test_a_failing_patient_evaluated_on_its_own_keeps_its_mark(monkeypatch, caplog):
     """The per-patient task after a change: the failure is logged, the mark stays for the
     sweep, and the task itself succeeds (a retry storm would not help)."""
-    (doomed,) = cohort(1)
+    (doomed,) = esr1_positive_patients(1)
     corrupt(doomed)
     mark(doomed)
     counts = tasks.evaluate_patient.apply(args=[doomed]).get()

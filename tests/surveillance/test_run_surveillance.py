@@ -4,7 +4,6 @@ and prints its counts; a patient whose evaluation fails is counted, not fatal (S
 import os
 import subprocess
 import sys
-from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -16,29 +15,10 @@ from surveillance.models import Alert
 from tests.conftest import ROOT, _test_database_url
 from tests.factories import (
     TODAY,
-    DrawFactory,
-    PatientFactory,
-    ResultFactory,
-    TreatmentFactory,
-    VariantFactory,
-    days,
+    esr1_positive_patients,
 )
 
 COUNTS = "eligible {}, planned {}, opened {}, resolved {}"
-
-
-def patients(n: int) -> list[int]:
-    ids = []
-    for _ in range(n):
-        patient = PatientFactory(enrolled_on=days(-300))
-        TreatmentFactory(patient=patient, start_date=days(-150))
-        draw = DrawFactory(patient=patient, status="resulted", collected_on=days(-10))
-        result = ResultFactory(draw=draw, reported_on=days(-3), esr1_status="detected")
-        VariantFactory(
-            result=result, short="D538G", protein_change="p.Asp538Gly", vaf_percent=Decimal("1")
-        )
-        ids.append(patient.id)
-    return ids
 
 
 def run_surveillance(*args) -> list[str]:
@@ -60,14 +40,14 @@ def failing_for(monkeypatch, doomed: set[int]) -> None:
 
 @pytest.mark.django_db
 def test_the_last_line_reads_like_the_spec():
-    patients(3)
+    esr1_positive_patients(3)
     lines = run_surveillance()
     assert lines == ["evaluated 3 patients", COUNTS.format(3, 3, 3, 0)]
 
 
 @pytest.mark.django_db
 def test_a_full_run_straight_after_a_run_for_the_same_date_opens_and_resolves_nothing():
-    patients(3)
+    esr1_positive_patients(3)
     first = run_surveillance()
     assert first[-1] == COUNTS.format(3, 3, 3, 0)
     opened = set(Alert.objects.values_list("id", "status", "updated_at"))
@@ -85,7 +65,7 @@ def test_the_help_says_what_full_does(capsys):
 
 @pytest.mark.django_db
 def test_one_failing_patient_is_counted_and_the_run_succeeds(monkeypatch, caplog):
-    ids = patients(3)
+    ids = esr1_positive_patients(3)
     failing_for(monkeypatch, {ids[1]})
     lines = run_surveillance()
     assert lines == ["evaluated 2 patients", COUNTS.format(2, 2, 2, 0) + ", failed 1"]
@@ -94,7 +74,7 @@ def test_one_failing_patient_is_counted_and_the_run_succeeds(monkeypatch, caplog
 
 @pytest.mark.django_db
 def test_when_every_patient_fails_the_command_fails_with_one_line(monkeypatch):
-    ids = patients(2)
+    ids = esr1_positive_patients(2)
     failing_for(monkeypatch, set(ids))
     out = StringIO()
     with pytest.raises(CommandError) as failed:
@@ -130,7 +110,7 @@ def manage_run_surveillance() -> subprocess.CompletedProcess:
 
 @pytest.mark.django_db(transaction=True)
 def test_exit_status_is_zero_unless_every_patient_failed():
-    ids = patients(2)
+    ids = esr1_positive_patients(2)
     corrupt(ids[0])
     one_failed = manage_run_surveillance()
     assert one_failed.returncode == 0, one_failed.stderr[-2000:]
