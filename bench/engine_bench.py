@@ -391,6 +391,9 @@ def _loop_alerts(patient_id: int, verdict, alerts, *, policy, stats: dict) -> No
         elif any(getattr(current, f) != value for f, value in values.items()):
             if spec.kind == "esr1_switch":
                 values["result_ids"] = sorted(set(values["result_ids"]) | set(current.result_ids))
+            if current.evidence != values["evidence"]:
+                # Like the engine: a decision must name the evidence it was made on.
+                values["evidence_version"] = current.evidence_version + 1
             for f, value in values.items():
                 setattr(current, f, value)
             current.save(update_fields=[*values, "updated_at"])
