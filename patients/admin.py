@@ -21,7 +21,15 @@ from patients.audit_admin import (
     find_patient_id,
     find_user_id,
 )
-from patients.models import Appointment, Assessment, Drug, Patient, PatientAccess, Treatment
+from patients.models import (
+    Appointment,
+    Assessment,
+    AuditTrailRead,
+    Drug,
+    Patient,
+    PatientAccess,
+    Treatment,
+)
 from patients.selectors import log_patient_access
 
 
@@ -161,17 +169,17 @@ class PatientAccessAdmin(CsvExportMixin, ReadOnlyAdmin):
     """Who opened which patient record, and where. Append-only: written by the views, and
     the table refuses UPDATE and DELETE (PatientAccess.Meta.triggers)."""
 
-    list_display = ("at", "user", "patient_id", "patient_mrn", "view")
+    list_display = ("at", "user", "patient_id", "patient_mrn", "view", "path")
     list_filter = (AuditFilter, "view")
     search_fields = ("user__username", "patient__mrn")
     list_select_related = ("user", "patient")
     date_hierarchy = "at"
     show_facets = admin.ShowFacets.NEVER
     # The log identifies the record by id and MRN; names stay in the clinical record.
-    fields = ("at", "user", "patient_id", "patient_mrn", "view")
+    fields = ("at", "user", "patient_id", "patient_mrn", "view", "path")
     readonly_fields = fields
     csv_filename = "record-access"
-    csv_header = ["at", "user", "user_id", "patient_id", "mrn", "view"]
+    csv_header = ["at", "user", "user_id", "patient_id", "mrn", "view", "path"]
 
     @admin.display(description="MRN", ordering="patient__mrn")
     def patient_mrn(self, obj):
@@ -200,4 +208,19 @@ class PatientAccessAdmin(CsvExportMixin, ReadOnlyAdmin):
             access.patient_id,
             access.patient.mrn,
             access.view,
+            access.path,
         ]
+
+
+@admin.register(AuditTrailRead)
+class AuditTrailReadAdmin(ReadOnlyAdmin):
+    """Who read or exported the change history or the access log, and with which filters."""
+
+    list_display = ("at", "user", "view", "path", "query")
+    list_filter = ("view",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    date_hierarchy = "at"
+    show_facets = admin.ShowFacets.NEVER
+    fields = list_display
+    readonly_fields = fields
