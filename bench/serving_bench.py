@@ -176,14 +176,16 @@ def _oncologist():
 # --- 2. On-commit evaluation ---------------------------------------------------------------------
 
 
-def _eligible_without_esr1(count: int) -> list[int]:
+def _eligible_without_esr1(count: int, *, today: date) -> list[int]:
     """Eligible patients with no ESR1 variant on any result and no ESR1 alert, spread evenly
-    over the cohort."""
-    from surveillance.models import ESR1_KINDS, SurveillanceState, Variant
+    over the cohort; none with a draw collected `today` already (the cohort's, or an earlier
+    run's on a kept database): a second draw of the same day and assay is refused (409)."""
+    from surveillance.models import ESR1_KINDS, Draw, SurveillanceState, Variant
 
     ids = list(
         SurveillanceState.objects.filter(eligible=True, patient__status="active")
         .exclude(patient__alerts__kind__in=list(ESR1_KINDS))
+        .exclude(patient_id__in=Draw.objects.filter(collected_on=today).values("patient_id"))
         .exclude(
             patient_id__in=Variant.objects.filter(gene="ESR1").values("result__draw__patient_id")
         )
@@ -274,7 +276,7 @@ def measure_on_commit(today: date, *, patients: int = 40) -> dict:
 
     today = min(today, clinic_today())  # the services refuse dates in the future
     nurse = _bench_user(NURSE, Role.NURSE)
-    chosen = _eligible_without_esr1(patients)
+    chosen = _eligible_without_esr1(patients, today=today)
     if not chosen:
         raise RuntimeError("no eligible patient without an ESR1 finding to measure")
     queue = f"servebench-{uuid.uuid4().hex[:8]}"
@@ -856,6 +858,7 @@ def _prepare_database(patients: int, today: date) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from config import dbroles
     from surveillance import engine
     from surveillance.synthetic_cohort import seed_cohort
 
@@ -863,14 +866,16 @@ def _prepare_database(patients: int, today: date) -> None:
     connection.close()
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _admin_execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
-    print(f"seeding {patients:,} patients (seed {SEED}) into {name} ...", file=sys.stderr)
-    seed_cohort(patients=patients, seed=SEED, today=today, progress=True)
-    print("running the engine once ...", file=sys.stderr)
-    print(engine.run_all(today=today).summary(), file=sys.stderr)
-    connection.close()
-    with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
-        cursor.execute("VACUUM ANALYZE")
+    # As the owner (only the owner may VACUUM the tables); measured as the application.
+    with dbroles.as_owner():
+        call_command("migrate", verbosity=0)
+        print(f"seeding {patients:,} patients (seed {SEED}) into {name} ...", file=sys.stderr)
+        seed_cohort(patients=patients, seed=SEED, today=today, progress=True)
+        print("running the engine once ...", file=sys.stderr)
+        print(engine.run_all(today=today).summary(), file=sys.stderr)
+        connection.close()
+        with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
+            cursor.execute("VACUUM ANALYZE")
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ and download what they filtered as CSV. They see who did what to which record (m
 id, the names of the fields changed, user, time), never the values: administrators have no
 clinical access, and the history rows hold names, birth dates, MRNs, variants and notes.
 Reading either list or exporting it is itself logged (patients.models.AuditTrailRead).
-Nobody adds, changes or deletes an audit row here, superusers included; the tables themselves refuse UPDATE and DELETE (patients/audit.py,
-PatientAccess.Meta.triggers).
+Nobody adds, changes or deletes an audit row here, superusers included; the tables refuse
+UPDATE and DELETE (patients/audit.py, PatientAccess.Meta.triggers), and the application's
+database role may not (config/dbroles.py).
 
 The change history is pghistory's aggregate `Events` admin (installed by
 PGHISTORY_ADMIN_CLASS), extended with the filters and the export.

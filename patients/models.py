@@ -333,7 +333,7 @@ class PatientAccess(models.Model):
     # What was read: `page:patient_list`, `api:draw_list`, `digest`... (the API's `action`).
     view = models.CharField(max_length=40)
     # Where, without the query string: a search for a name or MRN is not kept.
-    path = models.CharField(max_length=200, blank=True, default="")
+    path = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-at"]
