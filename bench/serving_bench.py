@@ -561,6 +561,19 @@ def gunicorn_server():
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
         prefix="servebench-gunicorn-", suffix=".log", delete=False
     )
+    # The product's settings with the per-user API rate limit lifted (600 a minute would
+    # answer the load generator 429s): the throttle still counts every request in Redis.
+    settings_dir = tempfile.mkdtemp(prefix="servebench-settings-")
+    Path(settings_dir, "servebench_settings.py").write_text(
+        "from config.settings import *  # noqa: F403\n"
+        "REST_FRAMEWORK = {**REST_FRAMEWORK, 'DEFAULT_THROTTLE_RATES': {\n"  # noqa: F405
+        "    **REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], 'user': '1000000/minute'}}\n"
+    )
+    env = _child_env()
+    env["DJANGO_SETTINGS_MODULE"] = "servebench_settings"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (settings_dir, str(ROOT), env.get("PYTHONPATH", "")) if p
+    )
     proc = None
     try:
         proc = subprocess.Popen(
@@ -569,7 +582,7 @@ def gunicorn_server():
                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
                 "--graceful-timeout", "5",
             ],
-            cwd=ROOT, env=_child_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -588,6 +601,7 @@ def gunicorn_server():
         yield port
     finally:
         _stop_and_tidy(proc, log)
+        shutil.rmtree(settings_dir, ignore_errors=True)
 
 
 def _load(port: int, path: str, token: str, *, connections: int, seconds: float,
@@ -611,15 +625,17 @@ def _load(port: int, path: str, token: str, *, connections: int, seconds: float,
 def measure_api(today: date, *, seconds: float = 10.0, connections: int = 8) -> list[dict]:
     """Requests/s and latency of the patient list and worklist endpoints under gunicorn."""
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken
     from accounts.roles import Role
+    from accounts.tokens import token_issue
 
     onc = _oncologist()
     nurse = _bench_user(NURSE, Role.NURSE)
+    # Hashed, expiring tokens, issued the way `manage.py issue_token` issues them.
     tokens = {
-        "oncologist": Token.objects.get_or_create(user=onc)[0].key,
-        "nurse": Token.objects.get_or_create(user=nurse)[0].key,
+        who: token_issue(user=user, actor=None, source=ApiToken.Source.COMMAND)[1]
+        for who, user in (("oncologist", onc), ("nurse", nurse))
     }
     connection.close()
     scenarios = [

@@ -115,3 +115,24 @@ def log_audit_read(request, *, view: str) -> None:
         path=request.path[:200],
         query=request.META.get("QUERY_STRING", "")[:500],
     )
+
+
+class LogsAdminReads:
+    """A clinical change list or page opened in the admin (a superuser's break-glass look)
+    is logged like any other read: one row per patient shown."""
+
+    read_action = "admin:record"
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if response.status_code == 200 and changelist is not None:
+            log_page_reads(request, changelist.result_list, action=f"{self.read_action}_list")
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        record = self.get_object(request, object_id)
+        if record is not None and response.status_code == 200:
+            log_page_reads(request, [record], action=self.read_action)
+        return response

@@ -14,6 +14,7 @@ record access log (read-only).
 from django.contrib import admin
 from django.utils import timezone
 
+from patients.access_log import LogsAdminReads
 from patients.audit_admin import (
     AuditFilter,
     CsvExportMixin,
@@ -30,7 +31,6 @@ from patients.models import (
     PatientAccess,
     Treatment,
 )
-from patients.selectors import log_patient_access
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -85,7 +85,9 @@ class AppointmentInline(_ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyAdmin):
+class PatientAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:patient"
+
     list_display = (
         "mrn",
         "family_name",
@@ -103,16 +105,11 @@ class PatientAdmin(ReadOnlyAdmin):
     ordering = ("family_name", "given_name")
     inlines = (TreatmentInline, AssessmentInline, AppointmentInline)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        patient = self.get_object(request, object_id)
-        if patient is not None and response.status_code == 200:
-            log_patient_access(user=request.user, patient=patient, view="admin:patient")
-        return response
-
 
 @admin.register(Treatment)
-class TreatmentAdmin(ReadOnlyAdmin):
+class TreatmentAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:treatment"
+
     list_display = (
         "patient",
         "line_number",
@@ -130,7 +127,9 @@ class TreatmentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(ReadOnlyAdmin):
+class AssessmentAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:assessment"
+
     list_display = ("patient", "date", "modality", "response")
     list_filter = ("modality", "response")
     search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")
@@ -139,7 +138,9 @@ class AssessmentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(ReadOnlyAdmin):
+class AppointmentAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:appointment"
+
     list_display = ("patient", "date", "kind", "note")
     list_filter = ("kind",)
     search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")

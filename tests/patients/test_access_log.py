@@ -144,3 +144,23 @@ def test_a_bad_access_log_filter_is_a_400(admin_user, query):
 
     assert response.status_code == 400
     assert set(response.json()) == set(query)
+
+
+def test_a_superuser_listing_clinical_records_in_the_admin_is_logged(client, django_user_model):
+    root = django_user_model.objects.create_superuser(
+        "root", "root@example.org", "a-long-test-passphrase", role="admin"
+    )
+    ann, bea = PatientFactory(), PatientFactory()
+    AppointmentFactory(patient=bea)
+    client.force_login(root)
+
+    assert client.get("/admin/patients/patient/").status_code == 200
+    assert client.get("/admin/patients/appointment/").status_code == 200
+
+    assert _log() == sorted(
+        [
+            ("root", ann.pk, "admin:patient_list", "/admin/patients/patient/"),
+            ("root", bea.pk, "admin:patient_list", "/admin/patients/patient/"),
+            ("root", bea.pk, "admin:appointment_list", "/admin/patients/appointment/"),
+        ]
+    )
