@@ -106,3 +106,55 @@ def test_an_old_context_cannot_be_rewritten_through_the_context_function(as_app,
 
     context.refresh_from_db()
     assert context.metadata == {"user": oncologist.pk}
+
+
+def test_with_two_urls_migrate_creates_the_login_role_the_application_then_uses(tmp_path):
+    """docker compose's way: DATABASE_OWNER_URL for migrate, DATABASE_URL the app's own login
+    role, which the migrate creates (with that password) and which cannot escape to the
+    owner."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    server = f"postgres://{db['USER']}@{host}"
+    name, role = f"esr1_tworoles_{uuid.uuid4().hex[:8]}", f"esr1_app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    root = Path(__file__).resolve().parents[2]
+    env = dict(
+        os.environ,
+        DATABASE_OWNER_URL=f"{server}/{name}",
+        DATABASE_URL=f"postgres://{role}:app-pw@{host}/{name}",
+        DEBUG="false",
+    )
+    probe = (
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        "c.execute('select current_user'); print('user', c.fetchone()[0])\n"
+        "for sql in ['DELETE FROM patients_patientaccess', 'SET ROLE postgres']:\n"
+        "    try:\n"
+        "        c.execute(sql); print('allowed', sql)\n"
+        "    except Exception as exc:\n"
+        "        print('refused', sql, type(exc).__name__)\n"
+    )
+    try:
+        manage = [sys.executable, "manage.py"]
+        run = {"capture_output": True, "text": True, "env": env, "cwd": root, "timeout": 600}
+        migrated = subprocess.run([*manage, "migrate", "-v0"], **run)
+        assert migrated.returncode == 0, migrated.stderr
+        probed = subprocess.run([*manage, "shell", "-c", probe], **run)
+        assert probed.returncode == 0, probed.stderr
+        assert f"user {role}" in probed.stdout
+        assert "refused DELETE FROM patients_patientaccess" in probed.stdout
+        assert "refused SET ROLE postgres" in probed.stdout
+        assert "allowed" not in probed.stdout
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
