@@ -105,6 +105,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "surveillance.view_assayprofile",
         "surveillance.change_assayprofile",
         "patients.view_patientaccess",
+        "patients.view_audittrailread",
         "pghistory.view_events",
     ],
     Role.ONCOLOGIST: [],

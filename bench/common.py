@@ -37,3 +37,13 @@ def admin_execute(sql: str) -> None:
 
     with psycopg.connect(with_database(server_url(), "postgres"), autocommit=True) as conn:
         conn.execute(sql)
+
+
+def connect_as_owner() -> None:
+    """After django.setup(): this process talks to the database as its owner, not as the
+    application's restricted role (config/dbroles.py). Preparing a bench database needs it
+    (VACUUM ANALYZE, superuser-only settings); processes the bench starts (gunicorn, the
+    worker) still connect as the application does."""
+    from config import dbroles
+
+    dbroles.connect_as_owner()

@@ -46,7 +46,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import server_url, with_database  # bench/ is on sys.path as the script's folder
+from common import (  # bench/ is on sys.path as the script's folder
+    connect_as_owner,
+    server_url,
+    with_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = os.environ.get("ESR1_BENCH_DB", "esr1watch_bench")  # a dedicated database
@@ -439,6 +443,7 @@ def _child_main(args) -> None:
     import django
 
     django.setup()
+    connect_as_owner()  # the phases seed, VACUUM and switch triggers off: the owner's work
     today = date.fromisoformat(args.today)
     result = PHASES[args.phase](today, args)
     print("BENCH-RESULT " + json.dumps(result, default=str))
@@ -687,6 +692,7 @@ def main() -> None:
     import django
 
     django.setup()
+    connect_as_owner()
     from patients.models import clinic_today
 
     today = date.fromisoformat(args.today) if args.today else clinic_today()

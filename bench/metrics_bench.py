@@ -50,6 +50,7 @@ from pathlib import Path
 from common import (  # bench/ is on sys.path as the script's folder
     admin_execute,
     configure_environment,
+    connect_as_owner,
     server_url,
     with_database,
 )
@@ -104,6 +105,7 @@ def prepare(patients: int, *, fresh: bool) -> None:
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _admin_execute(f'CREATE DATABASE "{name}"')
     django.setup()
+    connect_as_owner()  # it seeds and VACUUMs its own database
     from django.core.management import call_command
     from django.db import connection
 

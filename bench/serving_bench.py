@@ -176,14 +176,16 @@ def _oncologist():
 # --- 2. On-commit evaluation ---------------------------------------------------------------------
 
 
-def _eligible_without_esr1(count: int) -> list[int]:
+def _eligible_without_esr1(count: int, *, today: date) -> list[int]:
     """Eligible patients with no ESR1 variant on any result and no ESR1 alert, spread evenly
-    over the cohort."""
-    from surveillance.models import ESR1_KINDS, SurveillanceState, Variant
+    over the cohort; none with a draw collected `today` already (the cohort's, or an earlier
+    run's on a kept database): a second draw of the same day and assay is refused (409)."""
+    from surveillance.models import ESR1_KINDS, Draw, SurveillanceState, Variant
 
     ids = list(
         SurveillanceState.objects.filter(eligible=True, patient__status="active")
         .exclude(patient__alerts__kind__in=list(ESR1_KINDS))
+        .exclude(patient_id__in=Draw.objects.filter(collected_on=today).values("patient_id"))
         .exclude(
             patient_id__in=Variant.objects.filter(gene="ESR1").values("result__draw__patient_id")
         )
@@ -274,7 +276,7 @@ def measure_on_commit(today: date, *, patients: int = 40) -> dict:
 
     today = min(today, clinic_today())  # the services refuse dates in the future
     nurse = _bench_user(NURSE, Role.NURSE)
-    chosen = _eligible_without_esr1(patients)
+    chosen = _eligible_without_esr1(patients, today=today)
     if not chosen:
         raise RuntimeError("no eligible patient without an ESR1 finding to measure")
     queue = f"servebench-{uuid.uuid4().hex[:8]}"
@@ -559,6 +561,19 @@ def gunicorn_server():
     log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below
         prefix="servebench-gunicorn-", suffix=".log", delete=False
     )
+    # The product's settings with the per-user API rate limit lifted (600 a minute would
+    # answer the load generator 429s): the throttle still counts every request in Redis.
+    settings_dir = tempfile.mkdtemp(prefix="servebench-settings-")
+    Path(settings_dir, "servebench_settings.py").write_text(
+        "from config.settings import *  # noqa: F403\n"
+        "REST_FRAMEWORK = {**REST_FRAMEWORK, 'DEFAULT_THROTTLE_RATES': {\n"  # noqa: F405
+        "    **REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], 'user': '1000000/minute'}}\n"
+    )
+    env = _child_env()
+    env["DJANGO_SETTINGS_MODULE"] = "servebench_settings"
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (settings_dir, str(ROOT), env.get("PYTHONPATH", "")) if p
+    )
     proc = None
     try:
         proc = subprocess.Popen(
@@ -567,7 +582,7 @@ def gunicorn_server():
                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
                 "--graceful-timeout", "5",
             ],
-            cwd=ROOT, env=_child_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -586,6 +601,7 @@ def gunicorn_server():
         yield port
     finally:
         _stop_and_tidy(proc, log)
+        shutil.rmtree(settings_dir, ignore_errors=True)
 
 
 def _load(port: int, path: str, token: str, *, connections: int, seconds: float,
@@ -609,15 +625,17 @@ def _load(port: int, path: str, token: str, *, connections: int, seconds: float,
 def measure_api(today: date, *, seconds: float = 10.0, connections: int = 8) -> list[dict]:
     """Requests/s and latency of the patient list and worklist endpoints under gunicorn."""
     from django.db import connection
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken
     from accounts.roles import Role
+    from accounts.tokens import token_issue
 
     onc = _oncologist()
     nurse = _bench_user(NURSE, Role.NURSE)
+    # Hashed, expiring tokens, issued the way `manage.py issue_token` issues them.
     tokens = {
-        "oncologist": Token.objects.get_or_create(user=onc)[0].key,
-        "nurse": Token.objects.get_or_create(user=nurse)[0].key,
+        who: token_issue(user=user, actor=None, source=ApiToken.Source.COMMAND)[1]
+        for who, user in (("oncologist", onc), ("nurse", nurse))
     }
     connection.close()
     scenarios = [
@@ -856,6 +874,7 @@ def _prepare_database(patients: int, today: date) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from config import dbroles
     from surveillance import engine
     from surveillance.synthetic_cohort import seed_cohort
 
@@ -863,14 +882,16 @@ def _prepare_database(patients: int, today: date) -> None:
     connection.close()
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _admin_execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
-    print(f"seeding {patients:,} patients (seed {SEED}) into {name} ...", file=sys.stderr)
-    seed_cohort(patients=patients, seed=SEED, today=today, progress=True)
-    print("running the engine once ...", file=sys.stderr)
-    print(engine.run_all(today=today).summary(), file=sys.stderr)
-    connection.close()
-    with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
-        cursor.execute("VACUUM ANALYZE")
+    # As the owner (only the owner may VACUUM the tables); measured as the application.
+    with dbroles.as_owner():
+        call_command("migrate", verbosity=0)
+        print(f"seeding {patients:,} patients (seed {SEED}) into {name} ...", file=sys.stderr)
+        seed_cohort(patients=patients, seed=SEED, today=today, progress=True)
+        print("running the engine once ...", file=sys.stderr)
+        print(engine.run_all(today=today).summary(), file=sys.stderr)
+        connection.close()
+        with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
+            cursor.execute("VACUUM ANALYZE")
 
 
 def main() -> None:

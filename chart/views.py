@@ -16,6 +16,7 @@ from chart.timeline_picture import (
     render_timeline_svg,
 )
 from config.pagination import PageByIdPaginator
+from patients.access_log import log_page_reads
 from patients.models import Treatment, clinic_today
 from patients.selectors import patient_for_user
 from surveillance import rules, scans
@@ -36,6 +37,7 @@ def patient_index(request):
     page = PageByIdPaginator(patient_list(user=request.user, **filters), 25).get_page(
         request.GET.get("page")
     )
+    log_page_reads(request, page.object_list, action="page:patient_list")
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -121,7 +123,8 @@ def timeline_data(*, patient, data: dict, draws: list, today) -> TimelineData:
 @require_safe
 @role_required(Action.VIEW_CLINICAL)
 def patient_detail(request, patient_id: int):
-    patient = patient_for_user(request.user, patient_id, log_view="page:patient_detail")
+    patient = patient_for_user(request.user, patient_id)
+    log_page_reads(request, [patient], action="page:patient_detail")
     data = patient_page(patient=patient)
     today = clinic_today()
     draws = numbered_draws(data["draws"])

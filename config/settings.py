@@ -191,6 +191,27 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # keeps every audited write on the fast path.
 _db_options = DATABASES["default"].setdefault("OPTIONS", {})
 _db_options["options"] = (_db_options.get("options", "") + " -c pgtrigger.ignore={}").strip()
+
+# Two roles (config/dbroles.py): the owner migrates; the application connects as a role with no
+# UPDATE, DELETE or TRUNCATE on the audit tables. DATABASE_OWNER_URL names the owner's login;
+# without it DATABASE_URL's user is the owner too, and the application's connections switch to
+# DATABASE_APP_ROLE (default esr1_app) as they open.
+_owner_url = env.str("DATABASE_OWNER_URL", default="")
+_owner_db = environ.Env.db_url_config(_owner_url) if _owner_url else dict(DATABASES["default"])
+_owner_db["HOST"] = unquote(_owner_db.get("HOST", ""))
+_app_db = DATABASES["default"]
+_own_login = bool(_owner_url) and _owner_db.get("USER") != _app_db.get("USER")
+_app_role = _app_db["USER"] if _own_login else env.str("DATABASE_APP_ROLE", default="esr1_app")
+DATABASE_ROLES = {
+    "app_role": _app_role,
+    "owner": {key: _owner_db.get(key, "") for key in ("USER", "PASSWORD", "HOST", "PORT")},
+    "app": {
+        **{key: _app_db.get(key, "") for key in ("USER", "PASSWORD", "HOST", "PORT")},
+        "SET_ROLE": None if _own_login else _app_role,
+    },
+}
+if not _own_login:
+    _db_options["options"] += f" -c role={_app_role}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -14,6 +14,7 @@ record access log (read-only).
 from django.contrib import admin
 from django.utils import timezone
 
+from patients.access_log import LogsAdminReads
 from patients.audit_admin import (
     AuditFilter,
     CsvExportMixin,
@@ -21,8 +22,15 @@ from patients.audit_admin import (
     find_patient_id,
     find_user_id,
 )
-from patients.models import Appointment, Assessment, Drug, Patient, PatientAccess, Treatment
-from patients.selectors import log_patient_access
+from patients.models import (
+    Appointment,
+    Assessment,
+    AuditTrailRead,
+    Drug,
+    Patient,
+    PatientAccess,
+    Treatment,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -77,7 +85,9 @@ class AppointmentInline(_ReadOnlyInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyAdmin):
+class PatientAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:patient"
+
     list_display = (
         "mrn",
         "family_name",
@@ -95,16 +105,11 @@ class PatientAdmin(ReadOnlyAdmin):
     ordering = ("family_name", "given_name")
     inlines = (TreatmentInline, AssessmentInline, AppointmentInline)
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        patient = self.get_object(request, object_id)
-        if patient is not None and response.status_code == 200:
-            log_patient_access(user=request.user, patient=patient, view="admin:patient")
-        return response
-
 
 @admin.register(Treatment)
-class TreatmentAdmin(ReadOnlyAdmin):
+class TreatmentAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:treatment"
+
     list_display = (
         "patient",
         "line_number",
@@ -122,7 +127,9 @@ class TreatmentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(ReadOnlyAdmin):
+class AssessmentAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:assessment"
+
     list_display = ("patient", "date", "modality", "response")
     list_filter = ("modality", "response")
     search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")
@@ -131,7 +138,9 @@ class AssessmentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(ReadOnlyAdmin):
+class AppointmentAdmin(LogsAdminReads, ReadOnlyAdmin):
+    read_action = "admin:appointment"
+
     list_display = ("patient", "date", "kind", "note")
     list_filter = ("kind",)
     search_fields = ("patient__mrn", "patient__family_name", "patient__given_name")
@@ -161,17 +170,17 @@ class PatientAccessAdmin(CsvExportMixin, ReadOnlyAdmin):
     """Who opened which patient record, and where. Append-only: written by the views, and
     the table refuses UPDATE and DELETE (PatientAccess.Meta.triggers)."""
 
-    list_display = ("at", "user", "patient_id", "patient_mrn", "view")
+    list_display = ("at", "user", "patient_id", "patient_mrn", "view", "path")
     list_filter = (AuditFilter, "view")
     search_fields = ("user__username", "patient__mrn")
     list_select_related = ("user", "patient")
     date_hierarchy = "at"
     show_facets = admin.ShowFacets.NEVER
     # The log identifies the record by id and MRN; names stay in the clinical record.
-    fields = ("at", "user", "patient_id", "patient_mrn", "view")
+    fields = ("at", "user", "patient_id", "patient_mrn", "view", "path")
     readonly_fields = fields
     csv_filename = "record-access"
-    csv_header = ["at", "user", "user_id", "patient_id", "mrn", "view"]
+    csv_header = ["at", "user", "user_id", "patient_id", "mrn", "view", "path"]
 
     @admin.display(description="MRN", ordering="patient__mrn")
     def patient_mrn(self, obj):
@@ -200,4 +209,19 @@ class PatientAccessAdmin(CsvExportMixin, ReadOnlyAdmin):
             access.patient_id,
             access.patient.mrn,
             access.view,
+            access.path,
         ]
+
+
+@admin.register(AuditTrailRead)
+class AuditTrailReadAdmin(ReadOnlyAdmin):
+    """Who read or exported the change history or the access log, and with which filters."""
+
+    list_display = ("at", "user", "view", "path", "query")
+    list_filter = ("view",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    date_hierarchy = "at"
+    show_facets = admin.ShowFacets.NEVER
+    fields = list_display
+    readonly_fields = fields

@@ -1,16 +1,19 @@
 """The audit viewer in the Django admin: the change history and the record-access log.
 
 Administrators (SPEC section 1: "read the audit log") filter both by user, patient and date
-and download what they filtered as CSV. Nobody adds, changes or deletes an audit row here,
-superusers included; the tables themselves refuse UPDATE and DELETE (patients/audit.py,
-PatientAccess.Meta.triggers).
+and download what they filtered as CSV. They see who did what to which record (model, record
+id, the names of the fields changed, user, time), never the values: administrators have no
+clinical access, and the history rows hold names, birth dates, MRNs, variants and notes.
+Reading either list or exporting it is itself logged (patients.models.AuditTrailRead).
+Nobody adds, changes or deletes an audit row here, superusers included; the tables refuse
+UPDATE and DELETE (patients/audit.py, PatientAccess.Meta.triggers), and the application's
+database role may not (config/dbroles.py).
 
 The change history is pghistory's aggregate `Events` admin (installed by
 PGHISTORY_ADMIN_CLASS), extended with the filters and the export.
 """
 
 import datetime
-import json
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -25,6 +28,7 @@ from pghistory import core as pghistory_core
 from pghistory.admin import EventsAdmin
 
 from config.csv_export import csv_response
+from patients.access_log import log_audit_read
 from patients.models import Patient
 
 
@@ -130,7 +134,8 @@ def find_patient_id(request, value: str) -> int | None:
 class CsvExportMixin:
     """An "Export CSV" link on the change list that downloads exactly the filtered rows.
 
-    The admin defines `csv_header` and `csv_row(obj)`.
+    The admin defines `csv_header` and `csv_row(obj)`. Viewing the list and exporting it are
+    logged as reads of the audit trail, named after `csv_filename`.
     """
 
     change_list_template = "admin/audit_change_list.html"
@@ -146,6 +151,11 @@ class CsvExportMixin:
         return [export, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, extra_context=self.export_context(request))
+
+    def export_context(self, request, extra_context=None) -> dict:
+        if request.method == "GET":
+            log_audit_read(request, view=self.csv_filename)
         extra_context = extra_context or {}
         # Our template adds the link to whichever change list the admin had.
         base = super().change_list_template or "admin/change_list.html"
@@ -157,12 +167,13 @@ class CsvExportMixin:
             current_app=self.admin_site.name,
         )
         extra_context["csv_export_url"] = f"{url}?{query.urlencode()}" if query else url
-        return super().changelist_view(request, extra_context=extra_context)
+        return extra_context
 
     def export_csv_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
+        log_audit_read(request, view=f"{self.csv_filename}:export")
         rows = (self.csv_row(obj) for obj in changelist.get_queryset(request).iterator(2000))
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
         return csv_response(f"{self.csv_filename}-{stamp}.csv", self.csv_header, rows)
@@ -208,17 +219,30 @@ def _event_object_ids(patient_id: int) -> dict[str, list[str]]:
 
 
 class ChangeHistoryAdmin(CsvExportMixin, EventsAdmin):
-    """Every insert, update and delete of a tracked (clinical or policy) row."""
+    """Every insert, update and delete of a tracked (clinical, policy or account) row: who,
+    when, which record and which fields, never the values (no link to an event's data)."""
 
     csv_filename = "change-history"
-    csv_header = ["at", "user", "source", "event", "model", "object_id", "changes", "data"]
-    list_display = ("when", "who", "label", "record", "record_id", "changes")
+    csv_header = ["at", "user", "source", "event", "model", "object_id", "changed_fields"]
+    list_display = ("when", "who", "label", "record", "record_id", "changed_fields")
+    list_display_links = None
     show_facets = admin.ShowFacets.NEVER
     # Counting the whole history for "N total" is as costly as listing it.
     show_full_result_count = False
 
     def get_list_display(self, request):
         return self.list_display
+
+    def has_view_permission(self, request, obj=None):
+        # The list only: an event's own page would show the row's values.
+        return obj is None and super().has_view_permission(request)
+
+    def changelist_view(self, request, extra_context=None):
+        # Not pghistory's own: for `?obj=` it titles the page with the record itself (a
+        # patient's name). Here the record is named by model and id only.
+        context = self.export_context(request, extra_context)
+        context["title"] = "Change history"
+        return admin.ModelAdmin.changelist_view(self, request, extra_context=context)
 
     def get_list_filter(self, request):
         return [AuditFilter, *super().get_list_filter(request)]
@@ -273,10 +297,9 @@ class ChangeHistoryAdmin(CsvExportMixin, EventsAdmin):
     def record_id(self, event) -> str:
         return event.pgh_obj_id
 
-    @admin.display(description="changes (before → after)")
-    def changes(self, event) -> str:
-        diff = event.pgh_diff or {}
-        return "; ".join(f"{field}: {old} → {new}" for field, (old, new) in sorted(diff.items()))
+    @admin.display(description="fields changed")
+    def changed_fields(self, event) -> str:
+        return ", ".join(changed_field_names(event))
 
     def csv_row(self, event) -> list:
         context = event.pgh_context or {}
@@ -287,6 +310,11 @@ class ChangeHistoryAdmin(CsvExportMixin, EventsAdmin):
             event.pgh_label,
             event.pgh_obj_model,
             event.pgh_obj_id,
-            json.dumps(event.pgh_diff, sort_keys=True, default=str) if event.pgh_diff else "",
-            json.dumps(event.pgh_data, sort_keys=True, default=str),
+            " ".join(changed_field_names(event)),
         ]
+
+
+def changed_field_names(event) -> list[str]:
+    """The names of the fields an update changed (none for an insert or a delete: the label
+    says which). Only the names: the values are clinical data."""
+    return sorted((event.pgh_diff or {}).keys())

@@ -330,7 +330,10 @@ class PatientAccess(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # What was read: `page:patient_list`, `api:draw_list`, `digest`... (the API's `action`).
     view = models.CharField(max_length=40)
+    # Where, without the query string: a search for a name or MRN is not kept.
+    path = models.CharField(max_length=200, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-at"]
@@ -344,6 +347,29 @@ class PatientAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} viewed {self.patient_id} ({self.view}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AuditTrailRead(models.Model):
+    """An administrator read or exported the change history or the access log: reading the
+    audit trail is itself on the record. Append-only."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # `change-history`, `change-history:export`, `access-log`, `access-log:export`, ...
+    view = models.CharField(max_length=40)
+    path = models.CharField(max_length=200, blank=True, default="")
+    # The filters used (user, patient, dates): what was looked for, never clinical values.
+    query = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "audit trail read"
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.view} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class PendingEvaluation(models.Model):

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.decorators import role_required
 from accounts.roles import Action
 from patients import services
+from patients.access_log import log_page_reads
 from patients.forms import (
     AppointmentForm,
     AssessmentForm,
@@ -21,6 +22,9 @@ from patients.selectors import patient_for_user
 
 
 def _form_page(request, *, form, title, patient=None, submit="Save"):
+    """A record form; opening one for a patient (GET) shows their record, so it is logged."""
+    if patient is not None:
+        log_page_reads(request, [patient], action="page:record_form")
     return render(
         request,
         "patients/form.html",

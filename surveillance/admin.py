@@ -9,6 +9,7 @@ so in practice only a superuser sees these pages, for support.
 from django.contrib import admin
 from django.db import transaction
 
+from patients.access_log import LogsAdminReads
 from surveillance.models import (
     Alert,
     AssayProfile,
@@ -38,7 +39,8 @@ class ReadOnlyAdminMixin:
 
 
 @admin.register(Draw)
-class DrawAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DrawAdmin(LogsAdminReads, ReadOnlyAdminMixin, admin.ModelAdmin):
+    read_action = "admin:draw"
     list_display = (
         "id",
         "patient_mrn",
@@ -67,7 +69,8 @@ class VariantInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Result)
-class ResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ResultAdmin(LogsAdminReads, ReadOnlyAdminMixin, admin.ModelAdmin):
+    read_action = "admin:result"
     list_display = (
         "id",
         "draw_id",
@@ -99,7 +102,8 @@ class ResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AlertAdmin(LogsAdminReads, ReadOnlyAdminMixin, admin.ModelAdmin):
+    read_action = "admin:alert"
     list_display = ("id", "kind", "severity", "status", "patient_mrn", "title", "created_at",
                     "decision", "resolved_by")  # fmt: skip
     list_filter = ("status", "kind", "severity", "decision")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import role_required
 from accounts.roles import Action, Role
+from patients.access_log import log_page_reads
 from patients.forms import apply_service_errors
 from patients.models import clinic_today
 from patients.selectors import patient_for_user, patients_visible_to
@@ -51,10 +52,16 @@ def home(request):
     if user.role == Role.ONCOLOGIST:
         work = worklist_for(user=user, today=today)
         context.update(_oncologist_sections(work.alerts, today))
+        log_page_reads(
+            request, context["esr1_alerts"] + context["other_alerts"], action="page:home"
+        )
         template = "surveillance/home_oncologist.html"
     elif user.role == Role.NURSE:
         work = worklist_for(user=user, today=today)
-        context.update(_paged_sections(request, work.sections()))
+        pages = _paged_sections(request, work.sections())
+        context.update(pages)
+        rows = [row for page in pages.values() for row in page.object_list]
+        log_page_reads(request, rows, action="page:home")
         template = "surveillance/home_nurse.html"
     else:
         template = "surveillance/home_admin.html"
@@ -119,6 +126,7 @@ def draw_create(request, patient_id: int):
         else:
             messages.success(request, f"Blood draw recorded (collected {draw.collected_on}).")
             return redirect("patient-detail", patient_id=patient.id)
+    log_page_reads(request, [patient], action="page:draw_form")
     return render(
         request,
         "surveillance/draw_form.html",
@@ -178,6 +186,7 @@ def _with_readable_rows(post) -> tuple[QueryDict, str | None]:
 
 
 def _result_page(request, draw, form, formset, variant_errors=()):
+    log_page_reads(request, [draw.patient_id], action="page:result_form")
     return render(
         request,
         "surveillance/result_form.html",
@@ -237,6 +246,7 @@ def alert_resolve_view(request, alert_id: int):
     last_scan = None
     if esr1:
         last_scan = last_scans(patient_ids=[alert.patient_id], today=clinic_today())
+    log_page_reads(request, [alert.patient_id], action="page:resolve_form")
     return render(
         request,
         "surveillance/resolve_form.html",

@@ -14,12 +14,18 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.services import user_create
+from config import dbroles
 
 ROOT = Path(__file__).resolve().parent.parent
 # Real hashing costs ~0.3 s per user; the suite creates hundreds. Login tests still check
 # passwords end to end, just with a cheap hasher.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PASSWORD = "a-long-test-passphrase"
+
+# The suite runs as the database owner: it creates, migrates and flushes its database, and a
+# flush truncates the audit tables, which the application's own role may not
+# (config/dbroles.py). tests/security/test_db_roles.py connects as the application's role.
+dbroles.connect_as_owner()
 
 # Property tests: a quick profile on a developer's machine, the full one in CI (CI=true), or
 # whichever HYPOTHESIS_PROFILE names.

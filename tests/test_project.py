@@ -52,11 +52,17 @@ def test_docker_compose_file_is_accepted():
         [binary, "-f", str(root / "docker-compose.yml"), "config", "--services"],
         capture_output=True,
         text=True,
-        env={"SECRET_KEY": "compose-check", "POSTGRES_PASSWORD": "p", "PATH": "/usr/bin:/bin"},
+        env={
+            "SECRET_KEY": "compose-check",
+            "POSTGRES_PASSWORD": "p",
+            "APP_DB_PASSWORD": "a",
+            "PATH": "/usr/bin:/bin",
+        },
         cwd=root,
     )
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"postgres", "redis", "web", "worker", "beat"}
+    services = {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    assert set(result.stdout.split()) == services
 
 
 def test_openapi_schema_validates_without_warnings(tmp_path):

@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from chart.api import filters, serializers
 from chart.timeline import patient_timeline
 from patients.api import views as records
-from patients.selectors import log_patient_access
 
 
 class PatientViewSet(records.PatientViewSet):
@@ -39,7 +38,8 @@ class PatientViewSet(records.PatientViewSet):
     @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
     def timeline(self, request, pk=None):
         patient = self.get_object()
-        log_patient_access(user=request.user, patient=patient, view="api:timeline")
+        self.read_action = "api:timeline"
+        self.note_reads(patient)
         events = patient_timeline(patient=patient)
         return Response(
             serializers.TimelineSerializer({"patient": patient, "events": events}).data,

@@ -15,19 +15,22 @@ from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
 from config.pagination import PageByIdPaginator
 from patients import services
+from patients.access_log import LogsPatientReads
 from patients.api import filters, serializers
 from patients.models import Appointment, Assessment, Patient, Treatment
-from patients.selectors import log_patient_access, patients_visible_to
+from patients.selectors import patients_visible_to
 
 
 class _ClinicalViewSet(
+    LogsPatientReads,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """GET, POST and PATCH; PUT and DELETE are not offered."""
+    """GET, POST and PATCH; PUT and DELETE are not offered. Every GET is logged as a read of
+    the patients it shows (patients.access_log)."""
 
     permission_classes = [RoleActionPermission]
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -85,7 +88,6 @@ class PatientViewSet(_ClinicalViewSet):
 
     def retrieve(self, request, *args, **kwargs):
         patient = self.get_object()
-        log_patient_access(user=request.user, patient=patient, view="api:patient_detail")
         return Response(self.get_serializer(patient).data)
 
     def perform_create(self, serializer):

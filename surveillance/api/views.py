@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
+from patients.access_log import LogsPatientReads
 from patients.models import clinic_today
 from patients.selectors import patients_visible_to
 from surveillance.api.filters import AlertFilter, DrawFilter, ResultFilter
@@ -41,7 +42,9 @@ from surveillance.services import (
 )
 
 
-class DrawViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DrawViewSet(
+    LogsPatientReads, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Blood draws. POST records a collected sample; it fulfils the patient's planned draw
     when there is one (same id, due date kept)."""
 
@@ -83,7 +86,9 @@ class DrawViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return DrawSerializer(self.get_queryset().get(pk=draw.pk)).data
 
 
-class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ResultViewSet(
+    LogsPatientReads, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """ctDNA results, one per draw, with variants in canonical form and the derived
     `esr1_status`. Recorded once; there is no edit or delete."""
 
@@ -109,7 +114,9 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(rendered, status=status.HTTP_201_CREATED)
 
 
-class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AlertViewSet(
+    LogsPatientReads, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Alerts raised by the surveillance engine; resolve one with a decision."""
 
     serializer_class = AlertSerializer
@@ -149,13 +156,14 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(AlertSerializer(alert).data)
 
 
-class WorklistView(ListAPIView):
+class WorklistView(LogsPatientReads, ListAPIView):
     """The signed-in user's prioritised open work (see surveillance.selectors.worklist_for)."""
 
     serializer_class = AlertSerializer
     permission_classes = [RoleActionPermission]
     role_actions = {"GET": Action.VIEW_CLINICAL}
     filter_backends: list = []
+    read_action = "api:worklist"
 
     def get_queryset(self):
         # The same selector as the home page, so the two list the same work.

@@ -455,7 +455,7 @@ def test_list_runs_a_fixed_number_of_queries(api, nurse, django_assert_max_num_q
         TreatmentFactory(endocrine_therapy_id="fulvestrant" if i % 2 else "letrozole")
     client = api(nurse)
 
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):  # count, page, one INSERT logging the reads
         response = client.get(URL)
 
     assert response.json()["count"] == count

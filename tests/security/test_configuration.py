@@ -318,14 +318,17 @@ def _compose_config(**env):
 
 
 def test_docker_compose_publishes_port_on_loopback_unless_told_otherwise():
-    result = _compose_config(SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", PORT="9123")
+    result = _compose_config(
+        SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", APP_DB_PASSWORD="a", PORT="9123"
+    )
 
     assert result.returncode == 0, result.stderr
     assert "127.0.0.1:9123:8000" in result.stdout
 
     public = _compose_config(
-        SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", PORT="9123", BIND_ADDRESS="0.0.0.0"
-    )
+        SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", APP_DB_PASSWORD="a", PORT="9123",
+        BIND_ADDRESS="0.0.0.0",
+    )  # fmt: skip
     assert "0.0.0.0:9123:8000" in public.stdout
 
 
@@ -335,6 +338,26 @@ def test_docker_compose_refuses_to_start_without_a_database_password():
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr
     assert "esr1watch@postgres" not in result.stdout
+    without_app_password = _compose_config(SECRET_KEY="compose-check", POSTGRES_PASSWORD="p")
+    assert without_app_password.returncode != 0
+    assert "APP_DB_PASSWORD" in without_app_password.stderr
+
+
+def test_docker_compose_runs_the_app_as_its_own_role_and_only_migrate_holds_the_owner():
+    import yaml
+
+    result = _compose_config(
+        SECRET_KEY="compose-check", POSTGRES_PASSWORD="owner-pw", APP_DB_PASSWORD="app-pw"
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+
+    for name in ("web", "worker", "beat", "migrate"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://esr1watch_app:app-pw@"), name
+        assert ("DATABASE_OWNER_URL" in env) == (name == "migrate"), name
+        assert "owner-pw" not in str(services[name]) or name == "migrate", name
+    assert services["migrate"]["command"][-2:] == ["migrate", "--noinput"]
 
 
 def test_the_web_access_log_never_records_a_query_string(tmp_path):

@@ -557,6 +557,8 @@ EXPECTATIONS: dict[str, list[Case]] = {
     ],
     "v1:worklist": [Case(methods={"GET": API_READ})],
     "v1:metrics": [Case(methods={"GET": roles(401, 200, 200, 200)})],
+    # Who read which record: administrators only (the audit, not the records themselves).
+    "v1:access-log": [Case(methods={"GET": roles(401, 403, 403, 200)})],
     # The schema and its docs page are for signed-in users (SPEC 1: anonymous users get the
     # login page, the probes and static files only); neither holds clinical data.
     "schema": [Case(methods={"GET": roles(401, 200, 200, 200)})],
@@ -754,7 +756,18 @@ def test_health_probes_answer_everyone(probe, world):
         assert Client().generic(method, reverse(probe)).status_code == 405
 
 
-ADMIN_PAGES = ["/admin/", "/admin/accounts/user/", "/admin/surveillance/assayprofile/"]
+ADMIN_PAGES = [
+    "/admin/",
+    "/admin/accounts/user/",
+    "/admin/surveillance/assayprofile/",
+    # The audit viewer and its exports: the change history, the access log, and the log of
+    # who read those two.
+    "/admin/pghistory/events/",
+    "/admin/pghistory/events/export.csv",
+    "/admin/patients/patientaccess/",
+    "/admin/patients/patientaccess/export.csv",
+    "/admin/patients/audittrailread/",
+]
 
 
 @pytest.mark.django_db
