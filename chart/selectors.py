@@ -3,10 +3,11 @@
 Who may see which patient is decided in patients.selectors; these narrow nothing further.
 """
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from patients.models import Patient
+from patients.search import matches as name_or_mrn
 from patients.selectors import patients_visible_to
 from surveillance.models import Alert, Draw, SurveillanceState, Variant
 
@@ -30,11 +31,8 @@ def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
         .select_related("oncologist", "surveillance_state")
         .annotate(open_alert_count=Coalesce(open_alert_count, 0))
     )
-    if search:
-        term = search.strip()
-        patients = patients.filter(
-            Q(mrn__icontains=term) | Q(given_name__icontains=term) | Q(family_name__icontains=term)
-        )
+    if search.strip():
+        patients = patients.filter(name_or_mrn(search))
     if eligible in ("yes", "no"):
         flag = eligible == "yes"
         patients = (

@@ -62,6 +62,17 @@ def _reference_data(request):
     load_reference_data()
 
 
+@pytest.fixture(autouse=True)
+def _worklist_totals_counted_afresh():
+    """The nurses' worklist keeps its totals for a minute (surveillance.worklist_counts), but
+    tests change data without a request, and one test's totals must not show in the next."""
+    from patients.models import clinic_today
+    from surveillance import worklist_counts
+
+    worklist_counts.forget(clinic_today())
+    yield
+
+
 def load_reference_data() -> None:
     """The drug catalogue and policy v1, where a flush removed them."""
     from patients.drugs import CATALOGUE
