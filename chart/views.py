@@ -15,13 +15,22 @@ from chart.timeline_picture import (
     VariantPoint,
     render_timeline_svg,
 )
-from config.pagination import PageByIdPaginator
+from config.pagination import (
+    InvalidCursor,
+    KeysetPage,
+    PageByIdPaginator,
+    encode_cursor,
+    keyset_page,
+)
 from patients.models import Treatment, clinic_today
 from patients.selectors import patient_for_user
 from surveillance import rules, scans
 from surveillance.engine import current_policy
 from surveillance.selectors import alert_readings
 from surveillance.services import may_resolve
+
+PATIENTS_PER_PAGE = 25
+PATIENT_ORDER = ("family_name", "given_name", "id")  # chart.selectors.patient_list's
 
 
 @require_safe
@@ -33,16 +42,39 @@ def patient_index(request):
         key: request.GET.get(key, "").replace("\x00", "").strip()
         for key in ("search", "eligible", "risk", "oncologist", "open_alerts")
     }
-    page = PageByIdPaginator(patient_list(user=request.user, **filters), 25).get_page(
-        request.GET.get("page")
-    )
+    patients = patient_list(user=request.user, **filters)
     query = request.GET.copy()
-    query.pop("page", None)
+    for key in ("page", "after", "before"):
+        query.pop(key, None)
+    after, before = request.GET.get("after"), request.GET.get("before")
+    page = None
+    if after or before:
+        # Previous and Next are keyset links: a page deep in a long filtered list costs what
+        # the first one does (config.pagination.keyset_page).
+        try:
+            page = keyset_page(
+                patients, fields=PATIENT_ORDER, size=PATIENTS_PER_PAGE, after=after or None,
+                before=None if after else before,
+            )  # fmt: skip
+        except InvalidCursor:
+            page = None
+    if page is None:
+        page = PageByIdPaginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+        # From a numbered page, Next goes on by key too.
+        rows = list(page.object_list)
+        page.object_list = rows
+        page.next_cursor = (
+            encode_cursor(getattr(rows[-1], f) for f in PATIENT_ORDER)
+            if rows and page.has_next()
+            else None
+        )
+        page.previous_cursor = None
     return render(
         request,
         "chart/patient_list.html",
         {
             "page": page,
+            "total": patients.count() if isinstance(page, KeysetPage) else page.paginator.count,
             "filters": filters,
             "query": query.urlencode(),
             "oncologists": User.objects.filter(role="oncologist", is_active=True),
