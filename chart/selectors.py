@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Qu
 from django.db.models.functions import Coalesce
 
 from patients.models import Patient
+from patients.search import ORDER as search_order
 from patients.search import matches as name_or_mrn
 from patients.selectors import patients_visible_to
 from surveillance.models import Alert, Draw, SurveillanceState, Variant
@@ -46,6 +47,9 @@ def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
         patients = patients.filter(oncologist__username=oncologist)
     if open_alerts == "yes":
         patients = patients.filter(Exists(open_alerts_of_patient))
+    if search.strip():
+        # The same order, on the search's indexes rather than the order's (patients.search).
+        return patients.order_by(*search_order)
     # The patient_list_order_idx index (Patient.Meta) holds exactly this order.
     return patients.order_by("family_name", "given_name", "id")
 

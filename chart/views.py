@@ -1,5 +1,8 @@
 """The patient list and the patient page: a record with its draws, results, alerts and picture."""
 
+import hashlib
+from urllib.parse import urlencode
+
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
@@ -23,8 +26,8 @@ from config.pagination import (
     keyset_page,
 )
 from patients.models import Treatment, clinic_today
-from patients.selectors import patient_for_user
-from surveillance import rules, scans
+from patients.selectors import patient_for_user, sees_every_patient
+from surveillance import rules, scans, worklist_counts
 from surveillance.engine import current_policy
 from surveillance.selectors import alert_readings
 from surveillance.services import may_resolve
@@ -74,12 +77,25 @@ def patient_index(request):
         "chart/patient_list.html",
         {
             "page": page,
-            "total": patients.count() if isinstance(page, KeysetPage) else page.paginator.count,
+            "total": _total(request.user, filters, patients, page),
             "filters": filters,
             "query": query.urlencode(),
             "oncologists": User.objects.filter(role="oncologist", is_active=True),
         },
     )
+
+
+def _total(user, filters: dict, patients, page) -> int:
+    """The list's total. A numbered page has counted it; a page reached by key shows the
+    total kept for a minute (never older than the user's own last change), so a page deep in
+    a long filtered list does not count 50,000 rows each time."""
+    if not isinstance(page, KeysetPage):
+        return page.paginator.count
+    scope = "all" if sees_every_patient(user) else f"user-{user.pk}"
+    # Hashed: a search's words (a name, an MRN) are not left in the cache's keys.
+    wanted = hashlib.sha256(urlencode(sorted(filters.items())).encode()).hexdigest()
+    key = f"patient-list:{scope}:{wanted}"
+    return worklist_counts.kept_count(key, user=user, queryset=patients)
 
 
 def numbered_draws(draws) -> list:

@@ -83,7 +83,18 @@ def decode_cursor(cursor: str, length: int) -> list:
 def keyset_page(queryset, *, fields: tuple[str, ...], size: int, after: str | None = None,
                 before: str | None = None) -> KeysetPage:  # fmt: skip
     """The `size` rows of `queryset` in the order of `fields` (ascending; the last one
-    unique) after the cursor `after`, or before the cursor `before`, or from the start."""
+    unique) after the cursor `after`, or before the cursor `before`, or from the start.
+
+    The queryset's own ordering, when it has one, must be that order written otherwise (as
+    expressions that sort the same); it is kept, and reversed for `before`."""
+    ascending = list(queryset.query.order_by) or list(fields)
+    descending = [
+        (f"-{o}" if not o.startswith("-") else o[1:]) if isinstance(o, str) else o.copy()
+        for o in ascending
+    ]
+    for o in descending:
+        if not isinstance(o, str):
+            o.reverse_ordering()
     model = queryset.model
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(
@@ -95,14 +106,14 @@ def keyset_page(queryset, *, fields: tuple[str, ...], size: int, after: str | No
         # Row comparison, which Postgres answers with a range scan of the order's index; the
         # columns come from the model, the key's values are bound parameters.
         backwards = queryset.extra(where=[f"({columns}) < ({marks})"], params=key)  # noqa: S610
-        rows = list(backwards.order_by(*(f"-{f}" for f in fields))[: size + 1])
+        rows = list(backwards.order_by(*descending)[: size + 1])
         has_previous, has_next = len(rows) > size, True
         rows = rows[:size][::-1]
     else:
         if after is not None:
             key = decode_cursor(after, len(fields))
             queryset = queryset.extra(where=[f"({columns}) > ({marks})"], params=key)  # noqa: S610
-        rows = list(queryset.order_by(*fields)[: size + 1])
+        rows = list(queryset.order_by(*ascending)[: size + 1])
         has_previous, has_next = after is not None, len(rows) > size
         rows = rows[:size]
 

@@ -7,7 +7,8 @@ substring search there would read every patient.
 """
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Concat
 
 TRIGRAM_INDEXES = ("patient_mrn_trgm_idx", "patient_given_name_trgm_idx",
                    "patient_family_name_trgm_idx")  # fmt: skip
@@ -46,3 +47,16 @@ def matches(text: str, prefix: str = "") -> Q:
             | Q(**{f"{prefix}family_name__{lookup}": word})
         )
     return condition
+
+
+# A searched list in the patient list's order (family name, given name, id), written so that
+# no index holds it. Otherwise Postgres, taking the matches to be spread evenly, walks the
+# name-order index until it has a page and filters each entry: for a name deep in the
+# alphabet that read 70,000 entries (140 ms) where the trigram or prefix indexes find the
+# 2,000 matches and sort them in a few milliseconds. Concatenating '' changes no value and
+# no order; it only hides the column from the index.
+ORDER = (
+    Concat(F("family_name"), Value(""), output_field=CharField()).asc(),
+    F("given_name").asc(),
+    F("id").asc(),
+)

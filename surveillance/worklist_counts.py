@@ -17,6 +17,7 @@ The cache is Redis; if it does not answer, the totals are counted on every view 
 
 import logging
 import time
+import uuid
 
 from django.core.cache import cache
 
@@ -26,25 +27,28 @@ CACHE_SECONDS = 60
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+# Part of every key: start_afresh() changes it, which forgets everything kept.
+_namespace = "1"
+
+
 def _counts_key(today) -> str:
-    return f"worklist-counts:{today.isoformat()}"
+    return f"worklist-counts:{_namespace}:{today.isoformat()}"
 
 
 def _wrote_key(user_id: int) -> str:
-    return f"worklist-wrote:{user_id}"
+    return f"worklist-wrote:{_namespace}:{user_id}"
+
+
+def start_afresh() -> None:
+    """Forget every kept total and noted write of this process (tests, whose data changes
+    without a request and whose ids repeat from one test to the next)."""
+    global _namespace
+    _namespace = uuid.uuid4().hex
 
 
 def note_write(user_id: int) -> None:
     try:
         cache.set(_wrote_key(user_id), time.time(), CACHE_SECONDS)
-    except Exception:
-        logger.warning("cache unavailable: worklist totals are counted on every view")
-
-
-def forget(today) -> None:
-    """Drop the kept totals of that day (tests, whose data changes without a request)."""
-    try:
-        cache.delete(_counts_key(today))
     except Exception:
         logger.warning("cache unavailable: worklist totals are counted on every view")
 
@@ -65,6 +69,26 @@ def section_counts(*, user, today, sections: dict) -> dict[str, int]:
     except Exception:
         logger.warning("cache unavailable: worklist totals are counted on every view")
     return counts
+
+
+def kept_count(key: str, *, user, queryset) -> int:
+    """queryset.count(), kept under `key` for CACHE_SECONDS by the same rule as the worklist's
+    totals (never older than the user's own last write). For totals shown beside a list
+    whose rows are read live, e.g. a filtered patient list paged by key."""
+    cache_key = f"kept-count:{_namespace}:{key}"
+    try:
+        recent_write = cache.get(_wrote_key(user.pk))
+        cached = None if recent_write is not None else cache.get(cache_key)
+    except Exception:
+        cached = None
+    if cached is not None:
+        return cached
+    count = queryset.count()
+    try:
+        cache.set(cache_key, count, CACHE_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable: list totals are counted on every view")
+    return count
 
 
 class WriteNoteMiddleware:

@@ -64,12 +64,12 @@ def _reference_data(request):
 
 @pytest.fixture(autouse=True)
 def _worklist_totals_counted_afresh():
-    """The nurses' worklist keeps its totals for a minute (surveillance.worklist_counts), but
-    tests change data without a request, and one test's totals must not show in the next."""
-    from patients.models import clinic_today
+    """The worklist and the patient list keep totals for a minute (surveillance.
+    worklist_counts), but tests change data without a request, and one test's totals (or
+    noted writes) must not show in the next."""
     from surveillance import worklist_counts
 
-    worklist_counts.forget(clinic_today())
+    worklist_counts.start_afresh()
     yield
 
 

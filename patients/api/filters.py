@@ -48,7 +48,10 @@ class PatientFilter(filters.FilterSet):
         fields = ["search", "oncologist"]
 
     def filter_search(self, queryset, name, value):
-        return queryset.filter(search.matches(value))
+        if not value.split():
+            return queryset
+        # The list's order, on the search's indexes (patients.search.ORDER).
+        return queryset.filter(search.matches(value)).order_by(*search.ORDER)
 
 
 class _ByPatient(filters.FilterSet):
