@@ -21,14 +21,15 @@ def create(apps, schema_editor):
                 f"(UPPER({column}::text) text_pattern_ops)"
             )
         cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
-        if cursor.fetchone() is None:
-            return
-        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for column in COLUMNS:
-            cursor.execute(
-                f"CREATE INDEX IF NOT EXISTS patient_{column}_trgm_idx ON patients_patient "
-                f"USING gin (UPPER({column}::text) gin_trgm_ops)"
-            )
+        if cursor.fetchone() is not None:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            for column in COLUMNS:
+                cursor.execute(
+                    f"CREATE INDEX IF NOT EXISTS patient_{column}_trgm_idx ON patients_patient "
+                    f"USING gin (UPPER({column}::text) gin_trgm_ops)"
+                )
+        # Statistics of the new expressions, so the first searches are planned on them.
+        cursor.execute("ANALYZE patients_patient")
 
 
 def drop(apps, schema_editor):
