@@ -24,16 +24,19 @@ its redelivery counts only what was left.)
 Every share decides under the policy version the run started with and the same `today`.
 """
 
+import logging
 from collections import defaultdict
 from datetime import date
 
-from celery import current_app, group, shared_task
+from celery import chord, current_app, group, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
 from patients.models import Patient, clinic_today
 from surveillance import engine, planner_stats
 from surveillance.models import SurveillancePolicy
+
+logger = logging.getLogger(__name__)
 
 SHARE_SIZE = engine.BATCH_SIZE
 # How long the caller waits for the whole run before giving up on it (the shares go on).
@@ -112,3 +115,34 @@ def run_all_via_workers(*, today: date | None = None) -> engine.RunStats:
 def workers_answering(timeout: float = 2.0) -> int:
     """How many Celery workers answer a ping now."""
     return len(current_app.control.ping(timeout=timeout) or [])
+
+
+# --- From beat or any task: a chord, nobody waiting ----------------------------------------------
+
+
+@shared_task(name="surveillance.run_all_via_workers", ignore_result=True)
+def run_all_via_workers_task(today: str | None = None) -> int:
+    """Every patient through the workers, started from a task (beat can schedule it in place
+    of `surveillance.run_all`): the shares go out as a chord whose callback adds up and logs
+    their counts, so no worker process sits waiting for the others. Returns the shares sent."""
+    day = date.fromisoformat(today) if today else clinic_today()
+    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
+    parts = shares(ids, size=getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE))
+    if not parts:
+        return 0
+    planner_stats.refresh()
+    version = engine.current_policy().version
+    chord(run_share.s(part, day.isoformat(), version) for part in parts)(
+        run_finished.s(day.isoformat())
+    )
+    return len(parts)
+
+
+@shared_task(name="surveillance.run_finished", ignore_result=True)
+def run_finished(answers: list[dict], today: str) -> dict:
+    stats = engine.RunStats()
+    for answer in answers:
+        stats.add(engine.RunStats(**answer))
+    planner_stats.refresh()
+    logger.info("Surveillance run for %s through the workers: %s", today, stats.summary())
+    return stats.as_dict()

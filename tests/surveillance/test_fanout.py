@@ -158,3 +158,20 @@ def test_a_worker_killed_mid_share_loses_nothing(celery_worker_process):
     assert decisions() == fanned
     assert fanned_stats.summary() == in_process.summary()
     assert celery_worker_process.poll() is None
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@override_settings(SURVEILLANCE_SHARE_SIZE=60)
+def test_the_run_started_from_a_task_fans_out_as_a_chord(celery_worker_process):
+    seed(200)
+    fanout.run_all_via_workers_task.delay(AS_OF.isoformat())
+
+    def all_evaluated():
+        return SurveillanceState.objects.filter(evaluated_for=AS_OF).count() == 200
+
+    assert wait_for(all_evaluated, timeout=60)
+    fanned = decisions()
+    forget_the_run()
+    engine.run_all(today=AS_OF)
+    assert decisions() == fanned
