@@ -4,12 +4,12 @@
 
 A script, not a test. For each size it recreates a dedicated database, `esr1watch_bench`, on
 the Postgres server of DATABASE_URL (default postgres://postgres@127.0.0.1:5432/), migrates
-it, seeds the synthetic cohort (seed_cohort, seed 1), VACUUM ANALYZEs it, and then measures
-on that one data set:
+it, seeds the synthetic cohort (seed_cohort, seed 1) and then measures on that one data set as
+a user would have it, with no maintenance step a user would not take (seed_cohort leaves its
+tables analysed; a large run ANALYZEs what it changed by more than a tenth):
 
   engine first run     engine.run_all(today): plans draws, opens alerts, writes states
-  engine second run    the same again: steady state, nothing left to change (the written
-                       tables ANALYZEd in between, as autovacuum would have done by then)
+  engine second run    the same again, straight after: steady state, nothing left to change
   read floor           the SELECTs the engine's read (rules_input.load_batch) issues for every
                        batch, replayed on a raw psycopg cursor with fetchall(): Postgres +
                        transfer + row decoding, none of the engine's Python
@@ -476,7 +476,6 @@ def _prepare_database(patients: int, today: date) -> dict:
     call_command("migrate", verbosity=0)
     print(f"\nseeding {patients:,} patients (seed {SEED}) ...", file=sys.stderr)
     stats = seed_cohort(patients=patients, seed=SEED, today=today, progress=True)
-    _vacuum_analyze()
     return {"seconds": stats.seconds, "rows": sum(stats.rows.values())}
 
 
@@ -486,17 +485,6 @@ def _vacuum_analyze() -> None:
     connection.close()
     with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
         cursor.execute("VACUUM ANALYZE")
-
-
-def _analyze_engine_tables() -> None:
-    """What autovacuum does within a minute or two of the first run: fresh planner statistics
-    for the tables it filled (the alerts table was analyzed empty after seeding)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "ANALYZE surveillance_draw, surveillance_alert, surveillance_surveillancestate"
-        )
 
 
 def _reset_engine_output() -> None:
@@ -516,7 +504,6 @@ def _bench_size(patients: int, today: date, args) -> tuple[list[dict], dict, str
     seed = _prepare_database(patients, today)
     print("engine: first run, second run; read floor; ORM loop ...", file=sys.stderr)
     first = _run_child("engine", today, profile=args.profile)
-    _analyze_engine_tables()
     second = _run_child("engine", today)
     floor = _run_child("read_floor", today)
     load = _run_child("load", today)

@@ -3,10 +3,12 @@
 Who may see which patient is decided in patients.selectors; these narrow nothing further.
 """
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from patients.models import Patient
+from patients.search import ORDER as search_order
+from patients.search import matches as name_or_mrn
 from patients.selectors import patients_visible_to
 from surveillance.models import Alert, Draw, SurveillanceState, Variant
 
@@ -30,11 +32,8 @@ def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
         .select_related("oncologist", "surveillance_state")
         .annotate(open_alert_count=Coalesce(open_alert_count, 0))
     )
-    if search:
-        term = search.strip()
-        patients = patients.filter(
-            Q(mrn__icontains=term) | Q(given_name__icontains=term) | Q(family_name__icontains=term)
-        )
+    if search.strip():
+        patients = patients.filter(name_or_mrn(search))
     if eligible in ("yes", "no"):
         flag = eligible == "yes"
         patients = (
@@ -48,6 +47,9 @@ def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
         patients = patients.filter(oncologist__username=oncologist)
     if open_alerts == "yes":
         patients = patients.filter(Exists(open_alerts_of_patient))
+    if search.strip():
+        # The same order, on the search's indexes rather than the order's (patients.search).
+        return patients.order_by(*search_order)
     # The patient_list_order_idx index (Patient.Meta) holds exactly this order.
     return patients.order_by("family_name", "given_name", "id")
 

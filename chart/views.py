@@ -1,5 +1,8 @@
 """The patient list and the patient page: a record with its draws, results, alerts and picture."""
 
+import hashlib
+from urllib.parse import urlencode
+
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
@@ -15,14 +18,23 @@ from chart.timeline_picture import (
     VariantPoint,
     render_timeline_svg,
 )
-from config.pagination import PageByIdPaginator
+from config.pagination import (
+    InvalidCursor,
+    KeysetPage,
+    PageByIdPaginator,
+    encode_cursor,
+    keyset_page,
+)
 from patients.access_log import log_page_reads
 from patients.models import Treatment, clinic_today
-from patients.selectors import patient_for_user
-from surveillance import rules, scans
+from patients.selectors import patient_for_user, sees_every_patient
+from surveillance import rules, scans, worklist_counts
 from surveillance.engine import current_policy
 from surveillance.selectors import alert_readings
 from surveillance.services import may_resolve
+
+PATIENTS_PER_PAGE = 25
+PATIENT_ORDER = ("family_name", "given_name", "id")  # chart.selectors.patient_list's
 
 
 @require_safe
@@ -34,22 +46,58 @@ def patient_index(request):
         key: request.GET.get(key, "").replace("\x00", "").strip()
         for key in ("search", "eligible", "risk", "oncologist", "open_alerts")
     }
-    page = PageByIdPaginator(patient_list(user=request.user, **filters), 25).get_page(
-        request.GET.get("page")
-    )
-    log_page_reads(request, page.object_list, action="page:patient_list")
+    patients = patient_list(user=request.user, **filters)
     query = request.GET.copy()
-    query.pop("page", None)
+    for key in ("page", "after", "before"):
+        query.pop(key, None)
+    after, before = request.GET.get("after"), request.GET.get("before")
+    page = None
+    if after or before:
+        # Previous and Next are keyset links: a page deep in a long filtered list costs what
+        # the first one does (config.pagination.keyset_page).
+        try:
+            page = keyset_page(
+                patients, fields=PATIENT_ORDER, size=PATIENTS_PER_PAGE, after=after or None,
+                before=None if after else before,
+            )  # fmt: skip
+        except InvalidCursor:
+            page = None
+    if page is None:
+        page = PageByIdPaginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+        # From a numbered page, Next goes on by key too.
+        rows = list(page.object_list)
+        page.object_list = rows
+        page.next_cursor = (
+            encode_cursor(getattr(rows[-1], f) for f in PATIENT_ORDER)
+            if rows and page.has_next()
+            else None
+        )
+        page.previous_cursor = None
+    log_page_reads(request, list(page), action="page:patient_list")
     return render(
         request,
         "chart/patient_list.html",
         {
             "page": page,
+            "total": _total(request.user, filters, patients, page),
             "filters": filters,
             "query": query.urlencode(),
             "oncologists": User.objects.filter(role="oncologist", is_active=True),
         },
     )
+
+
+def _total(user, filters: dict, patients, page) -> int:
+    """The list's total. A numbered page has counted it; a page reached by key shows the
+    total kept for a minute (never older than the user's own last change), so a page deep in
+    a long filtered list does not count 50,000 rows each time."""
+    if not isinstance(page, KeysetPage):
+        return page.paginator.count
+    scope = "all" if sees_every_patient(user) else f"user-{user.pk}"
+    # Hashed: a search's words (a name, an MRN) are not left in the cache's keys.
+    wanted = hashlib.sha256(urlencode(sorted(filters.items())).encode()).hexdigest()
+    key = f"patient-list:{scope}:{wanted}"
+    return worklist_counts.kept_count(key, user=user, queryset=patients)
 
 
 def numbered_draws(draws) -> list:

@@ -146,6 +146,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "pghistory.middleware.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Notes each user's successful writes, so their worklist totals are never stale after one.
+    "surveillance.worklist_counts.WriteNoteMiddleware",
     # After auth, OTP and messages: refuses sessions of system accounts, ends over-age
     # sessions, then holds unenrolled users at the two-step set-up page when MFA_REQUIRED.
     "accounts.middleware.SystemAccountMiddleware",

@@ -50,7 +50,7 @@ from django.utils import timezone
 
 from patients.audit import history_trigger_ignore_list
 from patients.models import Patient, clinic_today
-from surveillance import marks, rules
+from surveillance import marks, planner_stats, rules
 from surveillance.bulk import Insert, any_id, fetch_rows, from_json, with_history
 from surveillance.models import (
     LOGISTICS_KINDS,
@@ -116,10 +116,25 @@ def policy_from_row(row: SurveillancePolicy) -> rules.Policy:
 # --- Entry points ----------------------------------------------------------------------------
 
 
-def run_for_patients(patient_ids, *, today: date | None = None) -> RunStats:
+def run_for_patients(
+    patient_ids, *, today: date | None = None, policy: rules.Policy | None = None
+) -> RunStats:
+    """Evaluate these patients as of `today` under `policy` (default: the current one).
+
+    A share of a run fanned out over the Celery workers (surveillance.fanout) is one call of
+    this with the run's policy, so every share decides under the same version."""
     today = today or clinic_today()
-    policy = current_policy()
+    policy = policy or current_policy()
     ids = sorted(set(patient_ids))
+    if len(ids) > BATCH_SIZE:
+        planner_stats.refresh()  # what the last large run or load changed
+    stats = _run_streams(ids, today=today, policy=policy)
+    if len(ids) > BATCH_SIZE:
+        planner_stats.refresh()  # what this run changed, for the next one
+    return stats
+
+
+def _run_streams(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats:
     workers = _worker_count(len(ids))
     if workers == 1:
         return _run_stream(ids, today=today, policy=policy)

@@ -92,6 +92,13 @@ class Draw(models.Model):
         indexes = [
             models.Index(fields=["patient", "collected_on"]),
             models.Index(fields=["status", "due_date"]),
+            # The nurses' "results not back yet" in its order: a page of thousands of
+            # collected draws read off the index instead of sorted on every view.
+            models.Index(
+                fields=["collected_on", "id"],
+                condition=Q(status="collected"),
+                name="draw_awaiting_result_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -12,6 +12,7 @@ from django.db import OperationalError
 
 from patients.models import clinic_today
 from surveillance import digests, engine
+from surveillance.fanout import run_share  # noqa: F401 - registers the fanned-out run's share
 
 logger = logging.getLogger(__name__)
 

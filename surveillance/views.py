@@ -19,6 +19,7 @@ from patients.access_log import log_page_reads
 from patients.forms import apply_service_errors
 from patients.models import clinic_today
 from patients.selectors import patient_for_user, patients_visible_to
+from surveillance import worklist_counts
 from surveillance.forms import DrawForm, ResolveForm, ResultForm, VariantFormSet
 from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Draw, DrawStatus
 from surveillance.rules import format_vaf
@@ -58,7 +59,9 @@ def home(request):
         template = "surveillance/home_oncologist.html"
     elif user.role == Role.NURSE:
         work = worklist_for(user=user, today=today)
-        pages = _paged_sections(request, work.sections())
+        sections = work.sections()
+        counts = worklist_counts.section_counts(user=user, today=today, sections=sections)
+        pages = _paged_sections(request, sections, counts)
         context.update(pages)
         rows = [row for page in pages.values() for row in page.object_list]
         log_page_reads(request, rows, action="page:home")
@@ -97,10 +100,29 @@ def _oncologist_sections(alerts, today: date) -> dict:
 WORKLIST_SECTION_ROWS = 25
 
 
-def _paged_sections(request, sections: dict) -> dict:
+class _CountedPaginator(Paginator):
+    """A Paginator told its total (surveillance.worklist_counts) instead of counting."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self._count = count
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+def _paged_sections(request, sections: dict, counts: dict) -> dict:
     pages = {}
     for name, queryset in sections.items():
-        page = Paginator(queryset, WORKLIST_SECTION_ROWS).get_page(request.GET.get(name))
+        paginator = _CountedPaginator(queryset, WORKLIST_SECTION_ROWS, count=counts[name])
+        page = paginator.get_page(request.GET.get(name))
+        if name == "alerts":
+            # The row shows the rationale itself. Set, not missing: the template engine
+            # answers a missing attribute with a dir() of the model, per row.
+            page.object_list = list(page.object_list)
+            for alert in page.object_list:
+                alert.summary = None
         others = request.GET.copy()
         others.pop(name, None)
         page.param, page.others = name, others.urlencode()

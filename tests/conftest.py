@@ -68,6 +68,17 @@ def _reference_data(request):
     load_reference_data()
 
 
+@pytest.fixture(autouse=True)
+def _worklist_totals_counted_afresh():
+    """The worklist and the patient list keep totals for a minute (surveillance.
+    worklist_counts), but tests change data without a request, and one test's totals (or
+    noted writes) must not show in the next."""
+    from surveillance import worklist_counts
+
+    worklist_counts.start_afresh()
+    yield
+
+
 def load_reference_data() -> None:
     """The drug catalogue and policy v1, where a flush removed them."""
     from patients.drugs import CATALOGUE

@@ -1,9 +1,9 @@
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django_filters import rest_framework as filters
 
+from patients import search
 from patients.models import Appointment, Assessment, Patient, Treatment
 
 
@@ -34,7 +34,10 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
 class PatientFilter(filters.FilterSet):
     search = filters.CharFilter(
         method="filter_search",
-        label="MRN or name, partial and case-insensitive; every word must match.",
+        label=(
+            "MRN or name, partial and case-insensitive; every word must match (the start of "
+            "the MRN or a name where the database has no trigram index)."
+        ),
     )
     oncologist = filters.CharFilter(
         field_name="oncologist__username", lookup_expr="iexact", label="Oncologist's username."
@@ -45,13 +48,10 @@ class PatientFilter(filters.FilterSet):
         fields = ["search", "oncologist"]
 
     def filter_search(self, queryset, name, value):
-        for word in value.split():
-            queryset = queryset.filter(
-                Q(mrn__icontains=word)
-                | Q(given_name__icontains=word)
-                | Q(family_name__icontains=word)
-            )
-        return queryset
+        if not value.split():
+            return queryset
+        # The list's order, on the search's indexes (patients.search.ORDER).
+        return queryset.filter(search.matches(value)).order_by(*search.ORDER)
 
 
 class _ByPatient(filters.FilterSet):

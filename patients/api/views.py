@@ -8,12 +8,11 @@ patient leaves care by PATCHing ``status``.
 """
 
 from rest_framework import mixins, viewsets
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
-from config.pagination import PageByIdPaginator
+from config.pagination import KeysetPagination
 from patients import services
 from patients.access_log import LogsPatientReads
 from patients.api import filters, serializers
@@ -59,11 +58,12 @@ class _ClinicalViewSet(
         )
 
 
-class PatientPagination(PageNumberPagination):
-    """Patients in name order (Patient.Meta, on the name index), paged by id first: a page
-    deep in a clinic's whole list costs what the first page does."""
+class PatientPagination(KeysetPagination):
+    """Patients in name order (Patient.Meta, on the name index): numbered pages are paged by
+    id first, and `next` links go on by key, so a page deep in a long filtered list costs
+    what the first page does."""
 
-    django_paginator_class = PageByIdPaginator
+    ordering = ("family_name", "given_name", "id")
 
 
 class PatientViewSet(_ClinicalViewSet):

@@ -24,6 +24,7 @@ from accounts.roles import Role
 from accounts.services import user_set_role
 from patients.audit import history_trigger_ignore_list
 from patients.models import Appointment, Assessment, Patient, PatientAccess, Treatment, clinic_today
+from surveillance import planner_stats
 from surveillance.models import Draw, Result, Variant
 from surveillance.synthetic_cohort.generate import MRN_PATTERN, CohortModel, SynthPatient
 
@@ -74,6 +75,7 @@ class LoadStats:
     copy_seconds: float = 0.0
     table_seconds: dict[str, float] = field(default_factory=dict)
     commit_seconds: float = 0.0
+    analyze_seconds: float = 0.0
 
     def add(self, model, count: int, seconds: float) -> None:
         table = model._meta.db_table
@@ -121,6 +123,12 @@ def seed_cohort(
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to Django's default
         commit_started = time.monotonic()
     stats.commit_seconds = time.monotonic() - commit_started
+    # Left analysed, as a user would find it: the first run must not plan on the statistics
+    # of empty tables (nor wait for autovacuum to notice). History tables too, when stale.
+    analyze_started = time.monotonic()
+    planner_stats.analyze([model._meta.db_table for model in WRITTEN])
+    planner_stats.refresh()
+    stats.analyze_seconds = time.monotonic() - analyze_started
     stats.seconds = time.monotonic() - started
     return stats
 

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from surveillance import engine
+from surveillance import engine, fanout
 
 
 class Command(BaseCommand):
@@ -28,7 +28,17 @@ class Command(BaseCommand):
             ),
         )
 
-    def handle(self, *args, as_of=None, full=False, **options):
+        parser.add_argument(
+            "--via-workers",
+            action="store_true",
+            help=(
+                "run through the Celery workers instead of in this process: the patients are "
+                "split by lock bucket into shares that every worker takes from the queue; "
+                "waits for them all and prints the same counts"
+            ),
+        )
+
+    def handle(self, *args, as_of=None, full=False, via_workers=False, **options):
         today = None
         if as_of:
             try:
@@ -38,7 +48,14 @@ class Command(BaseCommand):
                     f"--as-of {as_of!r} is not a date; type it as YYYY-MM-DD, "
                     "e.g. --as-of 2026-06-15"
                 ) from None
-        stats = engine.run_all(today=today)
+        if via_workers and not fanout.workers_answering():
+            raise CommandError(
+                "--via-workers: no Celery worker answered; start one (make run starts one) "
+                "or run without --via-workers"
+            )
+        stats = (
+            fanout.run_all_via_workers(today=today) if via_workers else engine.run_all(today=today)
+        )
         self.stdout.write(f"evaluated {stats.evaluated} patients")
         self.stdout.write(stats.summary())
         if stats.all_failed:

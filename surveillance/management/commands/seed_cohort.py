@@ -48,7 +48,8 @@ class Command(BaseCommand):
             f"seeded {patients:,} patients ({sum(stats.rows.values()):,} rows, seed {seed}, "
             f"audit {'off' if no_audit else 'on'}) in {stats.seconds:.1f} s "
             f"(generating {stats.generate_seconds:.1f} s, overlapped with COPY "
-            f"{stats.copy_seconds:.1f} s; commit {stats.commit_seconds:.1f} s)"
+            f"{stats.copy_seconds:.1f} s; commit {stats.commit_seconds:.1f} s; "
+            f"ANALYZE {stats.analyze_seconds:.1f} s)"
         )
 
 

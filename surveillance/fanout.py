@@ -1,0 +1,148 @@
+"""A surveillance run fanned out over the Celery workers.
+
+`run_surveillance --via-workers` (and anything else that calls `run_via_workers`) splits the
+patients of a run by lock bucket (surveillance.engine's advisory locks: patient id modulo
+LOCK_BUCKETS) into shares of about one engine batch each, and sends every share as its own
+`surveillance.run_share` task in one Celery group: every worker process, on every machine
+reading the queue, takes shares until none is left. The caller waits for the group and adds
+up the shares' RunStats, so it prints the same counts line as an in-process run.
+
+Why by bucket: a share holds whole buckets, so two shares never wait for each other's locks,
+and a share still takes its buckets' locks, so a share, the minute sweep, a per-patient task
+or an in-process run that overlap stay apart as before.
+
+Losing a worker loses nothing. A share is the engine's ordinary evaluation of a list of
+patients, which is idempotent (re-running it opens, moves and resolves nothing twice). The
+task is acknowledged late and requeued when its worker process dies
+(CELERY_TASK_ACKS_LATE, CELERY_TASK_REJECT_ON_WORKER_LOST), so a share whose worker is killed
+is delivered again to another worker. A share of up to one batch is one transaction: a
+killed share left nothing behind and its redelivery reports exactly what it changed, so the
+counts line is the in-process one. (A share is larger only when one bucket alone holds more
+than a batch, about 512,000 patients; a killed share then keeps the batches it committed and
+its redelivery counts only what was left.)
+
+Every share decides under the policy version the run started with and the same `today`.
+"""
+
+import logging
+from collections import defaultdict
+from datetime import date
+
+from celery import chord, current_app, group, shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from patients.models import Patient, clinic_today
+from surveillance import engine, planner_stats
+from surveillance.models import SurveillancePolicy
+
+logger = logging.getLogger(__name__)
+
+SHARE_SIZE = engine.BATCH_SIZE
+# How long the caller waits for the whole run before giving up on it (the shares go on).
+WAIT_SECONDS = 3 * 3600
+
+
+def shares(patient_ids, *, size: int = SHARE_SIZE) -> list[list[int]]:
+    """The patients grouped by lock bucket into shares of whole buckets, each of at most
+    `size` patients unless a single bucket holds more; buckets in ascending order, ids
+    ascending within a share."""
+    by_bucket: dict[int, list[int]] = defaultdict(list)
+    for patient_id in sorted(set(patient_ids)):
+        by_bucket[patient_id % engine.LOCK_BUCKETS].append(patient_id)
+    result: list[list[int]] = []
+    current: list[int] = []
+    for bucket in sorted(by_bucket):
+        members = by_bucket[bucket]
+        if current and len(current) + len(members) > size:
+            result.append(sorted(current))
+            current = []
+        current.extend(members)
+    if current:
+        result.append(sorted(current))
+    return result
+
+
+@shared_task(
+    name="surveillance.run_share",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def run_share(patient_ids: list[int], today: str, policy_version: int) -> dict:
+    """One share of a fanned-out run: these patients, as of `today`, under that policy."""
+    row = SurveillancePolicy.objects.get(version=policy_version)
+    stats = engine.run_for_patients(
+        patient_ids, today=date.fromisoformat(today), policy=engine.policy_from_row(row)
+    )
+    return stats.as_dict()
+
+
+def run_via_workers(
+    patient_ids, *, today: date | None = None, size: int = SHARE_SIZE,
+    timeout: float = WAIT_SECONDS,
+) -> engine.RunStats:  # fmt: skip
+    """Evaluate these patients through the Celery workers; wait for every share and return
+    their RunStats added up. The caller must not be a Celery task (it waits on others)."""
+    today = today or clinic_today()
+    policy = engine.current_policy()
+    parts = shares(patient_ids, size=size)
+    if not parts:
+        return engine.RunStats()
+    planner_stats.refresh()  # what the last large run or load changed
+    result = group(run_share.s(part, today.isoformat(), policy.version) for part in parts)()
+    try:
+        answers = result.get(timeout=timeout, interval=0.2)
+    finally:
+        result.forget()  # the shares' results were only for this wait
+    stats = engine.RunStats()
+    for answer in answers:
+        stats.add(engine.RunStats(**answer))
+    planner_stats.refresh()  # what this run changed, for the next one
+    return stats
+
+
+def run_all_via_workers(*, today: date | None = None) -> engine.RunStats:
+    """Every patient, through the workers: engine.run_all fanned out."""
+    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
+    size = getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE)
+    return run_via_workers(ids, today=today, size=size)
+
+
+def workers_answering(timeout: float = 2.0) -> int:
+    """How many Celery workers answer a ping now."""
+    return len(current_app.control.ping(timeout=timeout) or [])
+
+
+# --- From beat or any task: a chord, nobody waiting ----------------------------------------------
+
+
+@shared_task(name="surveillance.run_all_via_workers", ignore_result=True)
+def run_all_via_workers_task(today: str | None = None) -> int:
+    """Every patient through the workers, started from a task (beat can schedule it in place
+    of `surveillance.run_all`): the shares go out as a chord whose callback adds up and logs
+    their counts, so no worker process sits waiting for the others. Returns the shares sent."""
+    day = date.fromisoformat(today) if today else clinic_today()
+    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
+    parts = shares(ids, size=getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE))
+    if not parts:
+        return 0
+    planner_stats.refresh()
+    version = engine.current_policy().version
+    chord(run_share.s(part, day.isoformat(), version) for part in parts)(
+        run_finished.s(day.isoformat())
+    )
+    return len(parts)
+
+
+@shared_task(name="surveillance.run_finished", ignore_result=True)
+def run_finished(answers: list[dict], today: str) -> dict:
+    stats = engine.RunStats()
+    for answer in answers:
+        stats.add(engine.RunStats(**answer))
+    planner_stats.refresh()
+    logger.info("Surveillance run for %s through the workers: %s", today, stats.summary())
+    return stats.as_dict()

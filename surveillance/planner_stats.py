@@ -1,0 +1,74 @@
+"""Fresh planner statistics after a run or a load that changed a large share of a table.
+
+Postgres plans every query on the statistics ANALYZE last gathered. Autovacuum refreshes them
+a minute or so after a table changed by a tenth, but a first run straight after a bulk load,
+or a second run straight after a first that planned 50,000 draws, would plan on the old
+picture (a table analysed empty is read with nested loops as if it still were). So the large
+runs of the engine and seed_cohort check the tables they read and write as they end, and the
+engine again as a large run starts (a previous process's counts reach Postgres's statistics
+shortly after it ends), and ANALYZE those that changed by more than autovacuum would wait for.
+"""
+
+import logging
+
+from django.apps import apps
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+# Autovacuum's defaults (autovacuum_analyze_scale_factor 0.1), with a floor so that small
+# tables, which plan the same either way, are left to autovacuum.
+SHARE = 0.1
+FLOOR = 1000
+APPS = ("patients", "surveillance")
+
+
+def tables() -> list[str]:
+    """The tables of the apps the engine reads and writes (history tables included)."""
+    return sorted(
+        {
+            model._meta.db_table
+            for label in APPS
+            for model in apps.get_app_config(label).get_models()
+            if not model._meta.proxy and model._meta.managed
+        }
+    )
+
+
+def stale_tables(names: list[str] | None = None) -> list[str]:
+    """Those of `names` (default: tables()) changed by more than SHARE since last analysed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT s.relname
+            FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid
+            WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)
+              AND s.n_mod_since_analyze >= %s
+              AND s.n_mod_since_analyze >= %s * greatest(c.reltuples, 0)
+            ORDER BY s.relname
+            """,
+            [names or tables(), FLOOR, SHARE],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def refresh(names: list[str] | None = None) -> list[str]:
+    """ANALYZE the stale tables among `names`; returns them. Not inside a caller's
+    transaction (ANALYZE's lock would be held to its end), where it does nothing."""
+    if connection.in_atomic_block:
+        return []
+    with connection.cursor() as cursor:
+        # This connection's own counts reach the statistics when it next goes idle.
+        if connection.pg_version >= 150000:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+    stale = stale_tables(names)
+    if stale:
+        analyze(stale)
+        logger.info("Planner statistics refreshed for %s", ", ".join(stale))
+    return stale
+
+
+def analyze(names: list[str]) -> None:
+    """ANALYZE these tables now."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(t) for t in names))

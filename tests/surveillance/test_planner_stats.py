@@ -1,0 +1,51 @@
+"""Neither a fresh cohort nor a large run leaves the next run planning on stale statistics."""
+
+from datetime import date
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from patients.models import Patient
+from surveillance import engine, planner_stats
+from surveillance.models import Alert, Draw
+
+AS_OF = date(2026, 6, 15)
+
+
+def estimated_rows(table: str) -> float:
+    """What the planner believes the table holds (-1: never analysed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [table])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_cohort_leaves_its_tables_analysed():
+    call_command("seed_cohort", patients=300, seed=3, as_of=AS_OF.isoformat(), verbosity=0)
+    assert estimated_rows("patients_patient") == Patient.objects.count()
+    assert estimated_rows("surveillance_draw") == Draw.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_changed_a_large_share_of_a_table_analyses_it(monkeypatch):
+    call_command("seed_cohort", patients=300, seed=3, as_of=AS_OF.isoformat(), verbosity=0)
+    before = estimated_rows("surveillance_alert")
+    # A "large" run at this size: more than one batch, and a table changed by 50 rows counts.
+    monkeypatch.setattr(engine, "BATCH_SIZE", 100)
+    monkeypatch.setattr(planner_stats, "FLOOR", 50)
+    ids = list(Patient.objects.values_list("id", flat=True))
+    stats = engine.run_for_patients(ids, today=AS_OF)
+    assert stats.opened > 50
+    assert before <= 0
+    assert estimated_rows("surveillance_alert") == Alert.objects.count()
+    # Nothing changed since: nothing left to analyse.
+    assert planner_stats.stale_tables(["surveillance_alert"]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_small_run_does_not_analyse(monkeypatch):
+    call_command("seed_cohort", patients=300, seed=3, as_of=AS_OF.isoformat(), verbosity=0)
+    ids = list(Patient.objects.values_list("id", flat=True))
+    engine.run_for_patients(ids[:50], today=AS_OF)
+    assert estimated_rows("surveillance_alert") <= 0
