@@ -50,7 +50,7 @@ from django.utils import timezone
 
 from patients.audit import history_trigger_ignore_list
 from patients.models import Patient, clinic_today
-from surveillance import marks, rules
+from surveillance import marks, programme_facts, rules
 from surveillance.bulk import Insert, any_id, fetch_rows, from_json, with_history
 from surveillance.models import (
     LOGISTICS_KINDS,
@@ -365,12 +365,20 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
             )
         stats.opened, stats.resolved, stats.updated = opened, resolved, updated
         _store_states(verdicts, today=today, policy=policy, stored=stored)
+        _refresh_programme_facts(ids)
         if failed:
             marks.put_off(
                 {i: seen_marks.pop(i) for i in failed if i in seen_marks}, now=timezone.now()
             )
         marks.answer(seen_marks)
     return stats
+
+
+def _refresh_programme_facts(ids: list[int]) -> None:
+    """The programme figures' facts of the batch's patients, rewritten from their records in
+    the batch's transaction (surveillance/programme_facts.py): every change to a record is
+    followed by an evaluation, so the figures follow it too."""
+    programme_facts.refresh(ids)
 
 
 # --- Reconciliation --------------------------------------------------------------------------
