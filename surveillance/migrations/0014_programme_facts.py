@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
                 ('on_date', models.DateField()),
                 ('last_day', models.DateField(null=True)),
                 ('value', models.FloatField(null=True)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='patients.patient')),
+                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='programme_facts', to='patients.patient')),
             ],
             options={
                 'indexes': [models.Index(fields=['figure', 'on_date'], name='programme_fact_figure_day')],
