@@ -450,9 +450,7 @@ class ProgrammeFact(models.Model):
     monitored span, a draw due, a result, an ESR1 alert, a decision, ...), `on_date` the day
     that places it in a month, `value` its measure (turnaround days, minutes, ...)."""
 
-    patient = models.ForeignKey(
-        Patient, on_delete=models.CASCADE, related_name="programme_facts"
-    )
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="programme_facts")
     oncologist_id = models.BigIntegerField(null=True)
     figure = models.CharField(max_length=24)
     on_date = models.DateField()
