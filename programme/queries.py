@@ -30,6 +30,12 @@ from surveillance.programme_facts import (
 
 __all__ = ["CLINICAL_DECISIONS", "DETECTION_KINDS", "events_sql", "parameters", "patients_sql"]
 
+# The facts summed by month that the events statement reads (ProgrammeMonth's other rows,
+# the patients' runs of monitored months, are the patients statement's).
+SUMMED = (
+    "draw", "result", "result_failed", "alert", "detection_before", "detection_at",
+    "switch_days", *(f"decision_{kind}" for kind in CLINICAL_DECISIONS),
+)  # fmt: skip
 # A result reported within 14 days of collection.
 TURNAROUND_TARGET_DAYS = 14
 # Figures summed by month that several figures share one distribution of values.
@@ -52,10 +58,14 @@ def parameters(*, start, end, today, zone: str) -> dict:
         "on_time_days": ON_TIME_DAYS,
         "turnaround_days": TURNAROUND_TARGET_DAYS,
         "day_only": list(DAY_ONLY),
-        "not_cancelled": [s for s in DrawStatus.values if s != DrawStatus.CANCELLED],
+        # A draw not collected and not cancelled is a planned one.
+        "planned": DrawStatus.PLANNED,
+        "summed": list(SUMMED),
         "detections": ["detection_before", "detection_at"],
         "series_figures": list(SERIES),
         "series_names": list(SERIES.values()),
+        # Calendar months from start's to end's: a number, so the planner knows how few.
+        "months": (end.year - start.year) * 12 + end.month - start.month + 1,
     }
 
 
@@ -70,25 +80,22 @@ _CELLS = """
                m.{month.figure} AS figure, m.{month.value} AS value, m.{month.n} AS n
         FROM {month} m, bounds b
         WHERE m.{month.month} BETWEEN b.first_month AND b.last_month
-          AND m.{month.figure} <> ALL(%(day_only)s)
-          AND m.{month.figure} NOT LIKE 'island%%'
-          AND m.{month.n} <> 0
+          AND m.{month.figure} = ANY(%(summed)s) AND m.{month.n} <> 0
         UNION ALL
         -- The first month's facts before the range starts.
         SELECT b.first_month, f.{fact.oncologist_id}, f.{fact.figure}, f.{fact.value}, -1
         FROM {fact} f, bounds b
-        WHERE f.{fact.on_date} >= b.first_month AND f.{fact.on_date} < %(start)s
-          AND f.{fact.figure} <> ALL(%(day_only)s) AND f.{fact.figure} NOT LIKE 'island%%'
+        WHERE f.{fact.figure} = ANY(%(summed)s)
+          AND f.{fact.on_date} >= b.first_month AND f.{fact.on_date} < %(start)s
         UNION ALL
         -- The last month's facts after the range ends.
         SELECT b.last_month, f.{fact.oncologist_id}, f.{fact.figure}, f.{fact.value}, -1
         FROM {fact} f, bounds b
-        WHERE f.{fact.on_date} > %(end)s
+        WHERE f.{fact.figure} = ANY(%(summed)s) AND f.{fact.on_date} > %(end)s
           AND f.{fact.on_date} < (b.last_month + interval '1 month')::date
-          AND f.{fact.figure} <> ALL(%(day_only)s) AND f.{fact.figure} NOT LIKE 'island%%'
         UNION ALL
-        -- Draws not collected whose due date has come: late (0) once more than 14 days past
-        -- it, else not decided yet.
+        -- Draws planned and not collected whose due date has come: late (0) once more than
+        -- 14 days past it, else not decided yet.
         SELECT date_trunc('month', d.{draw.due_date}::timestamp)::date, p.{patient.oncologist},
                CASE WHEN d.{draw.due_date} + %(on_time_days)s < %(today)s::date THEN 'draw'
                     ELSE 'draw_pending' END,
@@ -96,7 +103,7 @@ _CELLS = """
                     END,
                1
         FROM {draw} d JOIN {patient} p ON p.{patient.id} = d.{draw.patient}
-        WHERE d.{draw.status} = ANY(%(not_cancelled)s) AND d.{draw.collected_on} IS NULL
+        WHERE d.{draw.status} = %(planned)s AND d.{draw.collected_on} IS NULL
           AND d.{draw.due_date} BETWEEN %(start)s AND LEAST(%(end)s, %(today)s)
     ),
     hist AS (
@@ -186,14 +193,15 @@ def patients_sql() -> str:
             WHERE f.{fact.figure} = 'span' AND f.{fact.on_date} <= %(end)s
               AND (f.{fact.last_day} IS NULL OR f.{fact.last_day} >= %(start)s)
         ),
-        months AS (
+        months AS MATERIALIZED (
             SELECT m::date AS month,
                    GREATEST(m::date, %(start)s::date) AS lo,
                    LEAST((m + interval '1 month')::date - 1, %(end)s::date) AS hi
-            FROM generate_series(date_trunc('month', %(start)s::timestamp),
-                                 %(end)s::timestamp, interval '1 month') AS m
+            FROM generate_series(0, %(months)s - 1) AS k,
+                 LATERAL (SELECT date_trunc('month', %(start)s::timestamp)
+                                 + make_interval(months => k) AS m) AS first_day
         ),
-        changes AS (
+        changes AS MATERIALIZED (
             SELECT {month.month} AS month,
                    sum(CASE WHEN {month.figure} = 'island_start' THEN {month.n}
                             ELSE -{month.n} END) AS change
@@ -202,7 +210,7 @@ def patients_sql() -> str:
               AND {month.month} <= %(end)s
             GROUP BY 1
         ),
-        running AS (
+        running AS MATERIALIZED (
             SELECT month, sum(change) OVER (ORDER BY month) AS monitored FROM changes
         ),
         funnel AS (

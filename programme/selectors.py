@@ -44,7 +44,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 
 from accounts.models import User
@@ -60,12 +60,19 @@ FUNNEL_STAGES = ("monitored", "tested", "esr1_detected", "switched")
 def programme_metrics(*, start: date, end: date, today: date | None = None) -> dict:
     """The figures for `start`..`end` (inclusive): overall, `by_month` (every calendar month
     of the range, clipped to it) and `by_oncologist` (every active oncologist, and any other
-    user who is some counted patient's oncologist). Three queries, however many patients or
-    months: the patients statement, the events statement and the oncologists' names."""
+    user who is some counted patient's oncologist). Four queries, however many patients or
+    months: JIT off for the transaction, the patients statement, the events statement and
+    the oncologists' names."""
     params = queries.parameters(
         start=start, end=end, today=today or clinic_today(), zone=settings.TIME_ZONE
     )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Two short statements over summed rows: compiling them (JIT, which their cost
+        # estimates would ask for) takes longer than running them, and their sorts of
+        # monthly sums fit in memory.
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
+        )
         tables = {"patients": _keyed_rows(cursor, queries.patients_sql(), params)}
         tables.update(_event_tables(_fetch(cursor, queries.events_sql(), params)))
     funnel = tables["patients"].pop(("funnel", None))
