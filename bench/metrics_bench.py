@@ -10,17 +10,10 @@ engine (planned draws, alerts), given a programme history (below) and VACUUM ANA
 database made before (even by hand, `manage.py seed_cohort --patients N` plus a run of the
 engine) is measured as it is, with the history added once if it has none.
 
-The programme history. seed_cohort writes the clinic as it stands: collected draws without
-the due date a planned draw would have given them, and no alerts or decisions (the engine's
-first run raises every alert today). So that the figures have a year of work to count, the
-bench database (only it) is given, set-wise and without history rows:
-  - a due date on every collected draw that has none: collected 7 days early to 21 days
-    late (by draw id), so about a quarter are late;
-  - each result saved at 09:00 on its report day, and each ESR1 alert raised 0-5 minutes
-    after the latest result of its evidence;
-  - seven in ten ESR1 alerts decided 0-20 days after they were raised, if that day has
-    passed: 4 in 10 switched (SERD starting 0-9 days after the decision), 1 repeat test,
-    1 deferred, 1 dismissed.
+The programme history is `seed_cohort --history`'s (surveillance/synthetic_cohort/history.py:
+due dates on collected draws, a quarter of them late; results saved on their report day and
+ESR1 alerts minutes later; seven in ten ESR1 alerts decided, four in ten of those switched),
+after which the programme facts are made from scratch.
 
 Measured, each after two unmeasured warm-up runs, --runs times:
   selector   programme.selectors.programme_metrics for the default period (the last twelve
@@ -119,73 +112,27 @@ def prepare(patients: int, *, fresh: bool) -> None:
         seed_cohort(patients=patients, seed=SEED, today=clinic_today(), progress=True)
         print("running the engine once ...", file=sys.stderr)
         print(engine.run_all(today=clinic_today()).summary(), file=sys.stderr)
-    if _add_programme_history():
+    from surveillance.models import ProgrammeFact
+    from surveillance.synthetic_cohort.history import add_programme_history, needs_history
+
+    added = False
+    if needs_history():
+        print("adding a programme history (due dates, alert times, decisions) ...", file=sys.stderr)
+        started = time.perf_counter()
+        add_programme_history(today=clinic_today())
+        print(f"history added in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        added = True
+    elif not ProgrammeFact.objects.exists():
+        # A database seeded before the facts existed: make them from scratch.
+        print("making the programme facts from scratch ...", file=sys.stderr)
+        started = time.perf_counter()
+        call_command("rebuild_programme_facts")
+        print(f"facts made in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        added = True
+    if added:
         connection.close()
         with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
             cursor.execute("VACUUM ANALYZE")
-
-
-def _add_programme_history() -> bool:
-    """The synthetic year of the top of this file; False when the database has one."""
-    import pgtrigger
-    from django.conf import settings
-    from django.db import connection, transaction
-
-    from patients.audit import history_trigger_ignore_list
-    from surveillance.models import Alert, Draw, Result
-
-    if (
-        Draw.objects.filter(status__in=["collected", "resulted"], due_date__isnull=True).count()
-        == 0
-    ):
-        return False
-    print("adding a programme history (due dates, alert times, decisions) ...", file=sys.stderr)
-    ignore = history_trigger_ignore_list(pgtrigger.Update, models=[Draw, Result, Alert])
-    started = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignore])
-        cursor.execute(
-            "UPDATE surveillance_draw SET due_date = collected_on - ((id % 29) - 7)::int "
-            "WHERE due_date IS NULL AND status IN ('collected', 'resulted')"
-        )
-        cursor.execute(
-            "UPDATE surveillance_result "
-            "SET created_at = (reported_on + time '09:00') AT TIME ZONE %s",
-            [settings.TIME_ZONE],
-        )
-        cursor.execute(
-            """UPDATE surveillance_alert a SET created_at = latest.saved_at
-                   + make_interval(secs => (a.id % 300)::int)
-               FROM (SELECT a2.id, max(r.created_at) AS saved_at
-                     FROM surveillance_alert a2
-                     JOIN surveillance_result r
-                       ON r.id IN (SELECT value::bigint
-                                   FROM jsonb_array_elements_text(a2.result_ids))
-                     WHERE a2.kind IN ('esr1_switch', 'esr1_at_progression')
-                     GROUP BY a2.id) AS latest
-               WHERE a.id = latest.id"""
-        )
-        cursor.execute(
-            """UPDATE surveillance_alert a
-               SET status = 'resolved',
-                   resolved_at = a.created_at + make_interval(days => (a.id % 21)::int),
-                   resolved_by_id = p.oncologist_id,
-                   decision = (ARRAY['switched', 'switched', 'switched', 'switched',
-                                     'repeat_test', 'deferred', 'dismissed'])[a.id % 10 + 1],
-                   decision_details = CASE WHEN a.id % 10 < 4 THEN jsonb_build_object(
-                       'switch_date',
-                       (a.created_at::date + (a.id % 21)::int + (a.id % 10)::int)::text
-                   ) ELSE '{}'::jsonb END,
-                   note = 'benchmark history'
-               FROM patients_patient p
-               WHERE p.id = a.patient_id AND a.status = 'open'
-                 AND a.kind IN ('esr1_switch', 'esr1_at_progression')
-                 AND a.id % 10 < 7
-                 AND a.created_at + make_interval(days => (a.id % 21)::int) < now()"""
-        )
-        cursor.execute("SELECT set_config('pgtrigger.ignore', '{}', true)")
-    print(f"history added in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return True
 
 
 # --- Measuring -----------------------------------------------------------------------------------
@@ -281,11 +228,7 @@ def _each_statement(start, end, today, *, repeat: int = 5) -> list[tuple[str, fl
 
     params = queries.parameters(start=start, end=end, today=today, zone=settings.TIME_ZONE)
     timings = []
-    statements = (
-        ("patients", queries.patients_sql), ("draws", queries.draws_sql),
-        ("results", queries.results_sql), ("alerts", queries.alerts_sql),
-        ("decisions", queries.decisions_sql),
-    )  # fmt: skip
+    statements = (("patients", queries.patients_sql), ("events", queries.events_sql))
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]

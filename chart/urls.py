@@ -6,4 +6,5 @@ from chart import views
 urlpatterns = [
     path("", views.patient_index, name="patient-list"),
     path("<int:patient_id>/", views.patient_detail, name="patient-detail"),
+    path("<int:patient_id>/summary/", views.patient_summary, name="patient-summary"),
 ]

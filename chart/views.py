@@ -4,6 +4,7 @@ import hashlib
 from urllib.parse import urlencode
 
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from accounts.decorators import role_required
@@ -200,5 +201,39 @@ def patient_detail(request, patient_id: int):
             "today": today,
             "can_edit": can(request.user, Action.EDIT_PATIENT),
             "can_record": can(request.user, Action.RECORD_DRAW),
+        },
+    )
+
+
+@require_safe
+@role_required(Action.VIEW_CLINICAL)
+def patient_summary(request, patient_id: int):
+    """The patient's summary for the notes or a tumour board, laid out for paper: the
+    timeline picture, the results table, open alerts and the decisions made. The browser
+    prints it or saves it as PDF; nothing on it comes from another host. Reading it is
+    logged like the patient page."""
+    patient = patient_for_user(request.user, patient_id, log_view="page:patient_summary")
+    data = patient_page(patient=patient)
+    today = clinic_today()
+    draws = numbered_draws(data["draws"])
+    svg = render_timeline_svg(timeline_data(patient=patient, data=data, draws=draws, today=today))
+    readings = alert_readings(data["open_alerts"], draws=draws, treatments=data["treatments"])
+    for alert in data["open_alerts"]:
+        alert.reading = readings.get(alert.id)
+    decided = [a for a in data["past_alerts"] if a.decision and a.decision != "auto"]
+    return render(
+        request,
+        "chart/patient_summary.html",
+        {
+            "patient": patient,
+            "state": data["state"],
+            "treatments": data["treatments"],
+            "assessments": data["assessments"],
+            "open_alerts": data["open_alerts"],
+            "decisions": decided,
+            "draws": draws,
+            "timeline_svg": svg,
+            "today": today,
+            "printed_at": timezone.localtime(),
         },
     )

@@ -44,7 +44,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 
 from accounts.models import User
@@ -56,25 +56,25 @@ MIN_CASES = 5
 DECISION_KINDS = tuple(str(kind) for kind in queries.CLINICAL_DECISIONS)
 FUNNEL_STAGES = ("monitored", "tested", "esr1_detected", "switched")
 
-_STATEMENTS = {
-    "patients": queries.patients_sql,
-    "draws": queries.draws_sql,
-    "results": queries.results_sql,
-    "alerts": queries.alerts_sql,
-    "decisions": queries.decisions_sql,
-}
-
 
 def programme_metrics(*, start: date, end: date, today: date | None = None) -> dict:
     """The figures for `start`..`end` (inclusive): overall, `by_month` (every calendar month
     of the range, clipped to it) and `by_oncologist` (every active oncologist, and any other
-    user who is some counted patient's oncologist). A fixed number of queries, however many
-    patients or months."""
+    user who is some counted patient's oncologist). Four queries, however many patients or
+    months: JIT off for the transaction, the patients statement, the events statement and
+    the oncologists' names."""
     params = queries.parameters(
         start=start, end=end, today=today or clinic_today(), zone=settings.TIME_ZONE
     )
-    with connection.cursor() as cursor:
-        tables = {name: _keyed_rows(cursor, sql(), params) for name, sql in _STATEMENTS.items()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Two short statements over summed rows: compiling them (JIT, which their cost
+        # estimates would ask for) takes longer than running them, and their sorts of
+        # monthly sums fit in memory.
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
+        )
+        tables = {"patients": _keyed_rows(cursor, queries.patients_sql(), params)}
+        tables.update(_event_tables(_fetch(cursor, queries.events_sql(), params)))
     funnel = tables["patients"].pop(("funnel", None))
 
     by_month = [
@@ -130,15 +130,60 @@ def _fetch(cursor, sql: str, params: dict) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _key(row: dict) -> tuple:
+    scope = row["scope"]
+    return scope, {"month": row["month"], "oncologist": row["oncologist_id"]}.get(scope)
+
+
+def _event_tables(rows: list[dict]) -> dict[str, dict[tuple, dict]]:
+    """The events statement's rows (per scope: a count per figure, percentiles per series of
+    values) as one table per kind of record, keyed like _keyed_rows."""
+    tables = {name: {} for name in ("draws", "results", "alerts", "decisions")}
+
+    def add(table: str, key: tuple, name: str, n: int) -> None:
+        row = tables[table].setdefault(key, {})
+        row[name] = row.get(name, 0) + n
+
+    for row in rows:
+        key, figure, n = _key(row), row["figure"], row["n"]
+        if figure in ("draw", "draw_pending"):
+            add("draws", key, "due", n)
+            if figure == "draw":
+                add("draws", key, "decided", n)
+                add("draws", key, "on_time", row["ones"] or 0)
+        elif figure in ("result", "result_failed"):
+            add("results", key, "results", n)
+            add("results", key, "within_target", row["within_target"] or 0)
+            if figure == "result_failed":
+                add("results", key, "failed", n)
+        elif figure in ("detection_before", "detection_at"):
+            add("alerts", key, "detected", n)
+            if figure == "detection_before":
+                add("alerts", key, "before_progression", n)
+        elif figure.startswith("decision_"):
+            add("decisions", key, "decided", n)
+            add("decisions", key, figure.removeprefix("decision_"), n)
+        elif figure == "turnaround":
+            tables["results"].setdefault(key, {}).update(
+                turnaround_n=n, turnaround_percentiles=(row["p50"], row["p90"])
+            )
+        elif figure == "result_to_alert":
+            tables["alerts"].setdefault(key, {}).update(
+                result_to_alert_n=n, result_to_alert_median=row["p50"]
+            )
+        elif figure == "days_to_decision":
+            tables["decisions"].setdefault(key, {})["days_to_decision_median"] = row["p50"]
+        elif figure == "days_to_switch":
+            tables["decisions"].setdefault(key, {}).update(
+                days_to_switch_n=n, days_to_switch_median=row["p50"]
+            )
+    return tables
+
+
 def _keyed_rows(cursor, sql: str, params: dict) -> dict[tuple, dict]:
     """A statement's rows by scope: ("all", None), ("month", first day), ("oncologist",
     user id), and the patients statement's ("funnel", None)."""
-    keyed = {}
-    for row in _fetch(cursor, sql, params):
-        scope = row["scope"]
-        key = {"month": row["month"], "oncologist": row["oncologist_id"]}.get(scope)
-        keyed[(scope, key)] = row
-    return keyed
+    return {_key(row): row for row in _fetch(cursor, sql, params)}
 
 
 def _figures(tables: dict[str, dict], key: tuple) -> dict:

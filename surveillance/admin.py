@@ -6,8 +6,9 @@ would bypass all three. Administrators hold no view permission on them (accounts
 so in practice only a superuser sees these pages, for support.
 """
 
+from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.core.exceptions import ValidationError
 
 from patients.access_log import LogsAdminReads
 from surveillance.models import (
@@ -17,6 +18,12 @@ from surveillance.models import (
     Result,
     SurveillancePolicy,
     Variant,
+)
+from surveillance.services.policy import (
+    POLICY_FIELDS,
+    policy_changes,
+    policy_problems,
+    policy_save,
 )
 
 
@@ -116,25 +123,71 @@ class AlertAdmin(LogsAdminReads, ReadOnlyAdminMixin, admin.ModelAdmin):
         return alert.patient.mrn
 
 
+class SurveillancePolicyForm(forms.ModelForm):
+    """The numbers, each checked against its range (surveillance.services.policy) so a slip
+    shows as an error beside the field instead of reaching the engine."""
+
+    class Meta:
+        model = SurveillancePolicy
+        fields = (*POLICY_FIELDS, "note")
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            policy_problems(cleaned).raise_if_any()
+        except ValidationError as problems:
+            for field, messages in problems.error_dict.items():
+                if field not in self.errors:  # else its own check already said what is wrong
+                    for message in messages:
+                        self.add_error(field, message)
+        return cleaned
+
+
 @admin.register(SurveillancePolicy)
 class SurveillancePolicyAdmin(admin.ModelAdmin):
     """Admins edit the numbers of SPEC section 5. A save never changes a version in place: it
-    stores a new version, which is then the one in force (and recorded on new alerts)."""
+    stores a new version (surveillance.services.policy_save), which is then the one in force
+    and is applied to every patient by a full run queued on commit. Each version shows what
+    changed from the one before it."""
 
+    form = SurveillancePolicyForm
     list_display = ("version", "created_at", "created_by", "interval_high_risk_days",
                     "interval_standard_risk_days", "first_draw_after_days", "switch_scan_days",
-                    "note")  # fmt: skip
-    readonly_fields = ("version", "created_at", "created_by")
+                    "changes", "note")  # fmt: skip
+    readonly_fields = ("version", "created_at", "created_by", "changes")
     ordering = ("-version",)
 
+    def get_fields(self, request, obj=None):
+        head = ("version", "created_at", "created_by", "changes") if obj else ()
+        return (*head, *POLICY_FIELDS, "note")
+
+    @admin.display(description="changed from the version before")
+    def changes(self, policy: SurveillancePolicy) -> str:
+        previous = (
+            SurveillancePolicy.objects.filter(version__lt=policy.version)
+            .order_by("-version")
+            .first()
+        )
+        if previous is None:
+            return "first version"
+        changed = policy_changes(policy, previous)
+        if not changed:
+            return "no number changed"
+        return "; ".join(
+            f"{SurveillancePolicy._meta.get_field(field).verbose_name}: {old} \u2192 {new}"
+            for field, old, new in changed
+        )
+
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            latest = SurveillancePolicy.objects.select_for_update().order_by("-version").first()
-            obj.pk = None
-            obj.version = (latest.version if latest else 0) + 1
-            obj.created_by = request.user
-            obj._state.adding = True
-            obj.save()
+        saved = policy_save(
+            actor=request.user,
+            values={field: form.cleaned_data[field] for field in POLICY_FIELDS},
+            note=form.cleaned_data.get("note", ""),
+        )
+        # The admin's messages and redirect name the version just stored.
+        obj.pk, obj.version, obj.created_at, obj.created_by = (
+            saved.pk, saved.version, saved.created_at, saved.created_by,
+        )  # fmt: skip
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -143,8 +196,7 @@ class SurveillancePolicyAdmin(admin.ModelAdmin):
         latest = SurveillancePolicy.objects.order_by("-version").first()
         if latest is None:
             return {}
-        return {f.name: getattr(latest, f.name) for f in SurveillancePolicy._meta.fields
-                if f.name not in ("id", "version", "created_at", "created_by", "note")}  # fmt: skip
+        return {field: getattr(latest, field) for field in POLICY_FIELDS}
 
 
 @admin.register(AssayProfile)

@@ -50,9 +50,10 @@ from django.utils import timezone
 
 from patients.audit import history_trigger_ignore_list
 from patients.models import Patient, clinic_today
-from surveillance import marks, planner_stats, rules
+from surveillance import marks, planner_stats, programme_facts, rules
 from surveillance.bulk import Insert, any_id, fetch_rows, from_json, with_history
 from surveillance.models import (
+    ESR1_KINDS,
     LOGISTICS_KINDS,
     Alert,
     Draw,
@@ -380,12 +381,30 @@ def _run_batch(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats
             )
         stats.opened, stats.resolved, stats.updated = opened, resolved, updated
         _store_states(verdicts, today=today, policy=policy, stored=stored)
+        _refresh_programme_facts(seen_marks, verdicts, batch.open_alerts)
         if failed:
             marks.put_off(
                 {i: seen_marks.pop(i) for i in failed if i in seen_marks}, now=timezone.now()
             )
         marks.answer(seen_marks)
     return stats
+
+
+def _refresh_programme_facts(seen_marks, verdicts, open_alerts) -> None:
+    """The programme figures' facts (surveillance/programme_facts.py) of the batch's patients
+    whose facts may have changed, rewritten from their records in the batch's transaction:
+    those whose record changed (marked: every write marks its patient) and those this batch
+    opens an ESR1 alert for. The facts do not depend on the day, so a patient evaluated
+    again with nothing new keeps them as they are."""
+    changed = set(seen_marks)
+    for verdict in verdicts:
+        existing = open_alerts.get(verdict.patient_id, {})
+        if any(
+            spec.kind in ESR1_KINDS and (spec.kind, spec.subject) not in existing
+            for spec in verdict.alerts
+        ):
+            changed.add(verdict.patient_id)
+    programme_facts.refresh(changed)
 
 
 # --- Reconciliation --------------------------------------------------------------------------

@@ -448,3 +448,58 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"Digest for {self.user} on {self.day} ({self.state})"
+
+
+class ProgrammeFact(models.Model):
+    """One event the programme figures count, for one patient (derived, never audited):
+    rewritten by surveillance.programme_facts each time the engine evaluates the patient,
+    so the figures follow every change to the record. `figure` says which event (a
+    monitored span, a draw due, a result, an ESR1 alert, a decision, ...), `on_date` the day
+    that places it in a month, `value` its measure (turnaround days, minutes, ...)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="programme_facts")
+    oncologist_id = models.BigIntegerField(null=True)
+    figure = models.CharField(max_length=24)
+    on_date = models.DateField()
+    last_day = models.DateField(null=True)
+    value = models.FloatField(null=True)
+
+    class Meta:
+        # Covering: the programme's reads (a figure's facts over a range of days) are answered
+        # from the index alone.
+        indexes = [
+            models.Index(
+                fields=["figure", "on_date"],
+                include=["patient", "oncologist_id", "last_day", "value"],
+                name="programme_fact_figure_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.on_date} (patient {self.patient_id})"
+
+
+class ProgrammeMonth(models.Model):
+    """ProgrammeFact summed by calendar month, oncologist, figure and value (`n` events):
+    the programme figures of whole months read from here, a few thousand rows whatever the
+    number of patients. Kept by the same refresh, which adds the difference a patient's new
+    facts make (rows may reach n = 0 and are then ignored)."""
+
+    month = models.DateField()
+    oncologist_id = models.BigIntegerField(null=True)
+    figure = models.CharField(max_length=24)
+    value = models.FloatField(null=True)
+    n = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "figure", "oncologist_id", "value"],
+                nulls_distinct=False,
+                name="programme_month_cell",
+            )
+        ]
+        indexes = [models.Index(fields=["figure", "month"], name="programme_month_figure")]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.month:%Y-%m} = {self.n}"

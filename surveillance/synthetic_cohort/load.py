@@ -24,7 +24,7 @@ from accounts.roles import Role
 from accounts.services import user_set_role
 from patients.audit import history_trigger_ignore_list
 from patients.models import Appointment, Assessment, Patient, PatientAccess, Treatment, clinic_today
-from surveillance import planner_stats
+from surveillance import planner_stats, programme_facts
 from surveillance.models import Draw, Result, Variant
 from surveillance.synthetic_cohort.generate import MRN_PATTERN, CohortModel, SynthPatient
 
@@ -339,6 +339,8 @@ def delete_synthetic_cohort() -> dict[str, int]:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _delete_tree(cursor, Patient, root_sql, [MRN_PATTERN], counts, depth=0)
+            # The programme's monthly sums counted them too.
+            programme_facts.rebuild()
     except DatabaseError as exc:  # e.g. another append-only table added later
         raise CohortError(f"Could not delete the previous synthetic cohort: {exc}") from exc
     return counts

@@ -5,7 +5,7 @@ and nothing breaks the Content-Security-Policy (the watcher of tests/security/te
 import pytest
 
 from accounts.roles import Role
-from tests.factories import TODAY
+from tests.factories import TODAY, UserFactory
 from tests.programme.cohort import A, build_clinic
 from tests.security.test_csp import PageWatch
 
@@ -57,3 +57,13 @@ def test_programme_page_for_each_reading_role_on_screen_and_in_print(
         problems += watch.problems
         watch.close()
     assert problems == [], "\n".join(problems)
+
+
+def test_a_role_that_may_not_read_the_figures_gets_403(browser, live_server):
+    """Only people running the programme read it: a laboratory system's account with a
+    session is refused the page."""
+    watch = PageWatch(browser, live_server.url, UserFactory(username="lab", role=Role.INTERFACE))
+    response = watch.page.goto(live_server.url + "/metrics/")
+    assert response is not None and response.status == 403
+    assert not watch.page.locator("svg#chart-on-time").count()
+    watch.close()

@@ -143,7 +143,8 @@ def test_figures_follow_what_the_engine_and_the_services_record(
 ):
     """The shapes the metrics read are the ones the product writes: the engine's planned
     draw fulfilled by a recorded draw (due date kept), its ESR1 alert with the result in its
-    evidence, and a switch decided through the decision service."""
+    evidence, and a switch decided through the decision service; the figures follow each
+    change once the engine has evaluated the patient."""
     patient = PatientFactory(oncologist=oncologist, enrolled_on=days(-100))
     TreatmentFactory(patient=patient, start_date=days(-100))
     engine.run_for_patients([patient.id])
@@ -165,6 +166,9 @@ def test_figures_follow_what_the_engine_and_the_services_record(
             new_endocrine_therapy="camizestrant", evidence_version=alert.evidence_version,
             note="Scan booked for next week; switching now on the ctDNA finding.",
         )  # fmt: skip
+    # The decision marked the patient; the engine's evaluation that follows every change
+    # (here the sweep of the marks) brings the figures up to date.
+    engine.run_marked()
 
     client.force_login(oncologist)
     body = client.get(URL, period(days(-60), TODAY)).json()

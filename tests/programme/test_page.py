@@ -77,7 +77,7 @@ def test_page_keeps_to_the_content_security_policy(client, clinic, oncologist):
     assert scripts and all('src="/static/' in tag for tag in scripts)
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html
-    assert "/static/css/programme" in html and "/static/js/programme" in html
+    assert "/static/css/programme" in html and "/static/js/print" in html
 
 
 def test_a_bad_period_shows_the_error_and_no_figures(client, nurse):

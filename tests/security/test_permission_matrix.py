@@ -282,6 +282,7 @@ EXPECTATIONS: dict[str, list[Case]] = {
         )
     ],
     "patient-detail": [Case(kwargs=kw(**PATIENT), methods={"GET": page_read()})],
+    "patient-summary": [Case(kwargs=kw(**PATIENT), methods={"GET": page_read()})],
     "patient-edit": [
         Case(
             kwargs=kw(**PATIENT),

@@ -2,7 +2,10 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from patients.models import clinic_today
+from surveillance import engine
 from surveillance.synthetic_cohort import CohortError, seed_cohort
+from surveillance.synthetic_cohort.history import add_programme_history
 
 
 class Command(BaseCommand):
@@ -21,13 +24,23 @@ class Command(BaseCommand):
             "--replace", action="store_true", help="delete the synthetic cohort loaded before"
         )
         parser.add_argument(
+            "--history",
+            action="store_true",
+            help="then run the engine once and give the cohort a year of programme history "
+            "(due dates, result and alert times, decisions and switches; "
+            "surveillance/synthetic_cohort/history.py), so every programme figure counts",
+        )
+        parser.add_argument(
             "--no-audit",
             action="store_true",
             help="skip the pghistory insert/delete triggers for this load (measurement only: "
             "the load then leaves no history rows, just the one pghistory context row)",
         )
 
-    def handle(self, *args, patients, seed, as_of=None, replace=False, no_audit=False, **opts):
+    def handle(
+        self, *args, patients, seed, as_of=None, replace=False, no_audit=False, history=False,
+        **opts,
+    ):  # fmt: skip
         verbosity = opts.get("verbosity", 1)
         try:
             stats = seed_cohort(
@@ -36,6 +49,10 @@ class Command(BaseCommand):
             )  # fmt: skip
         except CohortError as exc:
             raise CommandError(str(exc)) from None
+        if history:
+            today = _date(as_of) or clinic_today()
+            engine.run_all(today=today)
+            add_programme_history(today=today)
         if verbosity < 1:
             return
         if stats.deleted:

@@ -1,6 +1,0 @@
-// The programme page's Print button: shown only where this script runs (no inline script
-// under the Content-Security-Policy).
-document.querySelectorAll("[data-print]").forEach((button) => {
-  button.hidden = false;
-  button.addEventListener("click", () => window.print());
-});

@@ -1,0 +1,94 @@
+"""The programme facts the engine keeps after each change agree with facts made from scratch,
+and so do the figures read from them."""
+
+import pytest
+
+from patients.outbox import patient_changed
+from patients.services import assessment_create, patient_update
+from programme.selectors import programme_metrics
+from surveillance import engine, programme_facts, services
+from surveillance.models import Alert, ProgrammeFact, ProgrammeMonth
+from tests.factories import TODAY, PatientFactory, TreatmentFactory, UserFactory, days
+
+pytestmark = pytest.mark.django_db
+
+
+def kept_state():
+    facts = sorted(
+        ProgrammeFact.objects.values_list(
+            "patient_id", "oncologist_id", "figure", "on_date", "last_day", "value"
+        ),
+        key=repr,
+    )
+    sums = sorted(
+        ProgrammeMonth.objects.exclude(n=0).values_list(
+            "month", "oncologist_id", "figure", "value", "n"
+        ),
+        key=repr,
+    )
+    return facts, sums
+
+
+def test_facts_kept_after_each_change_equal_facts_made_from_scratch(
+    oncologist, nurse, django_capture_on_commit_callbacks
+):
+    other = UserFactory(username="dr.other", role="oncologist")
+    patients = []
+    with django_capture_on_commit_callbacks(execute=False):
+        for n in range(4):
+            patient = PatientFactory(oncologist=oncologist, enrolled_on=days(-300))
+            TreatmentFactory(patient=patient, start_date=days(-300))
+            patient_changed(patient.id)  # as the services mark a patient they write
+            patients.append(patient)
+        engine.run_all(today=TODAY)
+        assert ProgrammeFact.objects.filter(figure="span").count() == 4
+        # Evaluated again with nothing new: the facts stay as they are.
+        before = kept_state()
+        engine.run_all(today=TODAY)
+        assert kept_state() == before
+
+        for n, patient in enumerate(patients):
+            draw = services.draw_record(
+                actor=nurse, patient=patient, collected_on=days(-240 + n * 9),
+                assay="guardant360_cdx",
+            )  # fmt: skip
+            services.result_record(
+                actor=nurse, draw=draw, reported_on=days(-230 + n * 9),
+                status="failed" if n == 3 else "final",
+                variants=[{"gene": "ESR1", "protein_change": "D538G", "vaf_percent": "0.6"}]
+                if n < 2 else [],
+            )  # fmt: skip
+        engine.run_marked(today=TODAY)
+        alerts = Alert.objects.filter(kind="esr1_switch").order_by("patient_id")
+        assert alerts.count() == 2
+        services.alert_resolve(
+            actor=oncologist, alert=alerts[0], decision="switched", switch_date=days(-200),
+            new_endocrine_therapy="camizestrant", evidence_version=alerts[0].evidence_version,
+            note="No scan yet; switching on the ctDNA finding.",
+        )  # fmt: skip
+        services.alert_resolve(
+            actor=oncologist, alert=alerts[1], decision="deferred",
+            evidence_version=alerts[1].evidence_version, note="Repeat imaging first.",
+        )  # fmt: skip
+        assessment_create(
+            actor=oncologist, patient=patients[2], date=days(-100), modality="ct", response="PD"
+        )
+        patient_update(actor=oncologist, patient=patients[3], oncologist=other)
+        wrong = services.draw_record(
+            actor=nurse, patient=patients[3], collected_on=days(-50), assay="guardant360_cdx"
+        )
+        services.draw_cancel(actor=nurse, draw=wrong, reason="Entered against the wrong patient.")
+        engine.run_marked(today=TODAY)
+
+    period = {"start": days(-365), "end": TODAY, "today": TODAY}
+    kept, figures = kept_state(), programme_metrics(**period)
+    assert figures["switched"] == 1 and figures["esr1_detected"] == 2
+    assert figures["funnel"]["tested"] == 4 and figures["failed_pct_n"] == 4
+    assert {row["oncologist"]: row["monitored"] for row in figures["by_oncologist"]} == {
+        oncologist.username: 3,
+        "dr.other": 1,
+    }
+
+    programme_facts.rebuild()
+    assert kept_state() == kept
+    assert programme_metrics(**period) == figures
