@@ -226,6 +226,10 @@ class Evaluation:
     risk_factors: tuple[str, ...]
     next_due_on: date | None  # None when not eligible
     alerts: tuple[AlertSpec, ...]
+    # The first day after `today` on which the same inputs give a different verdict (None:
+    # never, by the passing of time alone). The nightly run evaluates a patient again only
+    # from that day on, or as soon as the patient's record changes (surveillance/engine.py).
+    next_change: date | None = None
 
 
 def rule_sentence(kind: str, policy: Policy) -> str:
@@ -283,6 +287,7 @@ def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
         progression_on=progression_dates[0] if progression_dates else None,
         due=due,
     )
+    alerts = _alerts(context)
     return Evaluation(
         patient_id=patient.id,
         eligible=eligible,
@@ -291,7 +296,8 @@ def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
         risk_level=risk_level,
         risk_factors=risk_factors,
         next_due_on=due.on if due is not None else None,
-        alerts=_alerts(context),
+        alerts=alerts,
+        next_change=_next_change(context, alerts),
     )
 
 
@@ -901,6 +907,51 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
             )
         )
     return alerts
+
+
+# When the verdict changes by the passing of time alone ----------------------------------------
+
+# Alerts whose words count days ("in 3 days", "overdue by 17 days", "16 days ago"): the verdict
+# of a patient with one of them changes every day.
+_DAY_COUNTING_KINDS = frozenset({"draw_due", "draw_overdue", "result_overdue"})
+
+
+def _next_change(ctx: _Context, alerts: tuple[AlertSpec, ...]) -> date | None:
+    """The first day after ctx.today on which `evaluate` of the same inputs differs, or None.
+
+    Every comparison with `today` in the rules above has its day here: each date at which
+    one of them flips (a treatment starting or ending, 182 days on the surveillance
+    treatment, a scan or a draw dated in the future coming into the window, an appointment
+    passing, the draw-due window opening, a result becoming overdue). Some may change nothing
+    for this patient (an appointment outside the alignment window): evaluating on such a day
+    costs one evaluation; missing a day would leave a verdict stale. The property test
+    (tests/surveillance/test_rules_properties.py) and the day-by-day simulation
+    (tests/surveillance/test_incremental_simulation.py) hold these dates to that."""
+    today, policy, patient = ctx.today, ctx.policy, ctx.patient
+    tomorrow = today + timedelta(days=1)
+    if any(spec.kind in _DAY_COUNTING_KINDS for spec in alerts):
+        return tomorrow
+    days: list[date] = []
+    for t in patient.treatments:  # rules 1-2: which treatment is current
+        days.append(t.start_date)
+        if t.end_date is not None:
+            days.append(t.end_date)
+    if ctx.treatment is not None:  # rule 3: days on the surveillance treatment
+        days.append(
+            ctx.treatment.start_date + timedelta(days=policy.high_risk_days_on_treatment)
+        )
+    days.extend(a.date for a in patient.assessments if a.response == "PD")  # rule 2
+    overdue_after = timedelta(days=policy.result_overdue_after_days + 1)
+    for d in patient.draws:
+        if d.collected_on is not None:
+            days.append(d.collected_on)  # rules 4-5: a draw dated ahead counts from its day
+            if d.status == "collected" and d.result is None:
+                days.append(d.collected_on + overdue_after)  # result_overdue
+    # Rule 4 alignment: an appointment anchors a draw until its day has passed.
+    days.extend(a.date + timedelta(days=1) for a in patient.appointments)
+    if ctx.due is not None:  # rule 5: the draw_due window opens
+        days.append(ctx.due.on - timedelta(days=policy.draw_due_lookahead_days))
+    return min((d for d in days if d > today), default=None)
 
 
 # Wording helpers ----------------------------------------------------------------------------
