@@ -7,9 +7,10 @@ from surveillance import engine
 
 class Command(BaseCommand):
     help = (
-        "Run the surveillance engine now and print the counts: eligible, planned, opened, "
-        "resolved, and failed when a patient's evaluation failed (logged and skipped; the "
-        "exit status is non-zero only when every patient failed)."
+        "Run the surveillance engine now and print which kind of run it was (full or "
+        "incremental, and why) and the counts: eligible, planned, opened, resolved, and failed "
+        "when a patient's evaluation failed (logged and skipped; the exit status is non-zero "
+        "only when every patient failed)."
     )
 
     def add_arguments(self, parser):
@@ -22,9 +23,10 @@ class Command(BaseCommand):
             "--full",
             action="store_true",
             help=(
-                "evaluate every patient. Every run evaluates every patient today, so this is "
-                "the same run as without it; it is for scripts that must not depend on the "
-                "default, which may later skip patients whose verdict cannot have changed."
+                "evaluate every patient. Without it the run evaluates only the patients whose "
+                "verdict may have changed (a date in their verdict has come, or their record "
+                "changed), except on the weekly full-run day, after a policy change, and the "
+                "first time, when it evaluates everybody anyway."
             ),
         )
 
@@ -38,7 +40,9 @@ class Command(BaseCommand):
                     f"--as-of {as_of!r} is not a date; type it as YYYY-MM-DD, "
                     "e.g. --as-of 2026-06-15"
                 ) from None
-        stats = engine.run_all(today=today)
+        run = engine.run_nightly(today=today, full=full)
+        stats = run.stats
+        self.stdout.write(run.describe())
         self.stdout.write(f"evaluated {stats.evaluated} patients")
         self.stdout.write(stats.summary())
         if stats.all_failed:
