@@ -22,7 +22,8 @@ def no_weekly_full_run(settings):
 
 
 def overdue_patient():
-    """First draw was due at day -44: draw_overdue, whose title counts the days."""
+    """First draw was due at day -44: draw_overdue. On day 82 she reaches 182 days on
+    treatment, which makes her high risk."""
     patient = PatientFactory()
     TreatmentFactory(patient=patient, start_date=days(-100))
     return patient
@@ -45,28 +46,37 @@ def test_next_run_evaluates_only_the_patients_whose_day_has_come():
     assert (first.plan.kind, first.plan.reason) == ("full", "no full run yet")
     state = SurveillanceState.objects.get(patient=quiet)
     assert state.next_change == days(39)  # the draw_due window opens 7 days before day 46
-    assert SurveillanceState.objects.get(patient=overdue).next_change == days(1)
+    assert SurveillanceState.objects.get(patient=overdue).next_change == days(82)
 
     second = engine.run_nightly(today=days(1))
     assert second.plan.kind == "incremental"
-    assert second.stats.evaluated == 1  # the overdue patient: her alert counts the days
-    assert Alert.objects.get(patient=overdue, kind="draw_overdue").title.startswith(
-        "ctDNA draw overdue by 45 days"
-    )
-    # Totals as a full run counts them, not just the evaluated patient's.
+    assert second.stats.evaluated == 0
+    # Totals as a full run counts them, not just the evaluated patients'.
     assert (second.stats.eligible, second.stats.planned) == (2, 2)
+    # The alert names the due date rather than counting days, so it stands as it is.
+    assert Alert.objects.get(patient=overdue, kind="draw_overdue").title == (
+        f"ctDNA draw overdue (due {days(-44).isoformat()})"
+    )
 
-    assert engine.run_nightly(today=days(38)).stats.evaluated == 1
+    assert engine.run_nightly(today=days(38)).stats.evaluated == 0
     assert open_kinds(quiet) == set()
     day_39 = engine.run_nightly(today=days(39))
-    assert day_39.stats.evaluated == 2
+    assert day_39.stats.evaluated == 1
     assert open_kinds(quiet) == {"draw_due"}
+    assert SurveillanceState.objects.get(patient=quiet).next_change == days(61)  # overdue
 
     full = engine.run_nightly(today=days(39), full=True)
     assert full.plan.kind == "full"
     assert (full.stats.evaluated, full.stats.opened, full.stats.resolved, full.stats.updated) == (
         2, 0, 0, 0,
     )  # fmt: skip
+    assert engine.run_nightly(today=days(60)).stats.evaluated == 0
+    day_61 = engine.run_nightly(today=days(61))
+    assert (day_61.stats.evaluated, day_61.stats.opened, day_61.stats.resolved) == (1, 1, 1)
+    assert open_kinds(quiet) == {"draw_overdue"}
+    assert SurveillanceState.objects.get(patient=overdue).risk_level == "standard"
+    assert engine.run_nightly(today=days(82)).stats.evaluated == 1
+    assert SurveillanceState.objects.get(patient=overdue).risk_level == "high"
 
 
 def test_a_changed_record_is_evaluated_by_the_next_incremental_run():
@@ -133,8 +143,8 @@ def test_run_surveillance_says_which_kind_of_run_it_was():
     lines = run(*as_of)
     assert lines == [
         f"incremental run for {days(1).isoformat()} (next change due or record changed):"
-        " 1 of 2 patients",
-        "evaluated 1 patients",
+        " 0 of 2 patients",
+        "evaluated 0 patients",
         "eligible 2, planned 2, opened 0, resolved 0",
     ]
     lines = run(*as_of, "--full")

@@ -392,11 +392,3 @@ def test_verdict_stays_the_same_on_every_day_before_next_change(patient):
     while on < last:
         assert evaluate_on(patient, on) == verdict, f"verdict changed on {on}, before {last}"
         on += timedelta(days=1)
-
-
-@PROPERTY_SETTINGS
-@given(patients())
-def test_alerts_that_count_days_are_evaluated_again_tomorrow(patient):
-    verdict = run(patient)
-    if {a.kind for a in verdict.alerts} & {"draw_due", "draw_overdue", "result_overdue"}:
-        assert verdict.next_change == day(1)
