@@ -909,6 +909,7 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
 
 # When the verdict changes by the passing of time alone ----------------------------------------
 
+
 def _next_change(ctx: _Context) -> date | None:
     """The first day after ctx.today on which `evaluate` of the same inputs differs, or None.
 
@@ -929,9 +930,7 @@ def _next_change(ctx: _Context) -> date | None:
         if t.end_date is not None:
             days.append(t.end_date)
     if ctx.treatment is not None:  # rule 3: days on the surveillance treatment
-        days.append(
-            ctx.treatment.start_date + timedelta(days=policy.high_risk_days_on_treatment)
-        )
+        days.append(ctx.treatment.start_date + timedelta(days=policy.high_risk_days_on_treatment))
     days.extend(a.date for a in patient.assessments if a.response == "PD")  # rule 2
     overdue_after = timedelta(days=policy.result_overdue_after_days + 1)
     for d in patient.draws:

@@ -15,7 +15,6 @@ Cohort size and days: SIMULATION_PATIENTS (default 1,500) and SIMULATION_DAYS (d
 in the environment; 1,500 keeps the test near a minute on two cores.
 """
 
-import hashlib
 import json
 import os
 import random
@@ -51,13 +50,35 @@ OUTPUTS = {
     ),
     "alerts": (
         Alert.objects.all(),
-        ("id", "patient_id", "kind", "subject", "status", "decision", "severity", "title",
-         "rationale", "evidence", "result_ids", "evidence_version", "policy_version"),
+        (
+            "id",
+            "patient_id",
+            "kind",
+            "subject",
+            "status",
+            "decision",
+            "severity",
+            "title",
+            "rationale",
+            "evidence",
+            "result_ids",
+            "evidence_version",
+            "policy_version",
+        ),
     ),  # fmt: skip
     "verdicts": (
         SurveillanceState.objects.all(),
-        ("patient_id", "eligible", "reason", "risk_level", "risk_factors", "next_draw_due",
-         "surveillance_treatment_id", "policy_version", "next_change"),
+        (
+            "patient_id",
+            "eligible",
+            "reason",
+            "risk_level",
+            "risk_factors",
+            "next_draw_due",
+            "surveillance_treatment_id",
+            "policy_version",
+            "next_change",
+        ),
     ),  # fmt: skip
 }
 
