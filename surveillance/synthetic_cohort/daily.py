@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -220,10 +221,11 @@ def _deaths(day: Day, rng: random.Random, ids: list[int]) -> None:
 
 def _decide(day: Day, rng: random.Random, actor) -> None:
     today = day.today
+    # Two days after the alert opened (by the clock: the simulation test moves it day by day).
     waiting = Alert.objects.filter(
         status="open",
         kind__in=["esr1_switch", "esr1_at_progression", "esr1_vus_review"],
-        created_at__date__lte=today - timedelta(days=2),
+        created_at__lte=timezone.now() - timedelta(days=2),
     ).order_by("id")
     for alert in waiting:
         if rng.random() >= DECIDE:
@@ -238,9 +240,19 @@ def _decide(day: Day, rng: random.Random, actor) -> None:
         elif decision == "switched":
             extra["switch_date"] = today + timedelta(days=rng.choice([0, 3, 10]))
             extra["new_endocrine_therapy"] = pick_switch_serd(rng)
-        alert_resolve(
-            actor=actor, alert=alert, decision=decision, evidence_version=alert.evidence_version,
-            note="simulated decision; no recent scan on file", **extra,
-        )  # fmt: skip
+        note = "simulated decision; no recent scan on file"
+        try:
+            alert_resolve(
+                actor=actor, alert=alert, decision=decision,
+                evidence_version=alert.evidence_version, note=note, **extra,
+            )  # fmt: skip
+        except ValidationError:
+            # Refused (say, a switch with no first-line treatment running that day): the
+            # oncologist defers instead.
+            decision = "deferred"
+            alert_resolve(
+                actor=actor, alert=alert, decision=decision,
+                evidence_version=alert.evidence_version, note=note,
+            )  # fmt: skip
         day.changed.add(alert.patient_id)
         day.count(f"decisions {decision}")

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from patients.outbox import patient_changed
-from surveillance import engine
+from surveillance import engine, tasks
 from surveillance.models import Alert, Draw, SurveillancePolicy, SurveillanceState
 from tests.factories import TODAY, AppointmentFactory, PatientFactory, TreatmentFactory, days
 
@@ -150,3 +150,12 @@ def test_run_surveillance_says_which_kind_of_run_it_was():
     lines = run(*as_of, "--full")
     assert lines[0] == f"full run for {days(1).isoformat()} (requested): 2 of 2 patients"
     assert lines[-1] == "eligible 2, planned 2, opened 0, resolved 0"
+
+
+def test_the_morning_beat_job_is_the_nightly_run(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["surveillance-daily"]["task"] == "surveillance.run_nightly"
+    overdue_patient()
+    # Called in-process, as the worker calls it: the first run is full, the next incremental.
+    assert tasks.run_nightly()["kind"] == "full"
+    second = tasks.run_nightly()
+    assert (second["kind"], second["evaluated"], second["eligible"]) == ("incremental", 0, 1)
