@@ -91,10 +91,16 @@ def mark_changed(patient_ids) -> None:
 def _collect(day: Day, rng: random.Random) -> None:
     today = day.today
     planned = Draw.objects.filter(status="planned", due_date__lte=today + timedelta(days=3))
+    # A patient whose sample was already taken today (one sample is one draw).
+    drawn_today = set(
+        Draw.objects.filter(collected_on=today, status__in=["collected", "resulted"]).values_list(
+            "patient_id", flat=True
+        )
+    )
     collected = []
     for draw in planned.order_by("id"):
         late = (today - draw.due_date).days > 14
-        if rng.random() >= (COLLECT_LATE if late else COLLECT):
+        if rng.random() >= (COLLECT_LATE if late else COLLECT) or draw.patient_id in drawn_today:
             continue
         draw.status, draw.collected_on, draw.pinned = "collected", today, False
         draw.assay = pick_assay(rng)
