@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench bench-incremental lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,8 @@ clean:
 ## then on-commit latency, pages and API throughput at 100,000
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py --patients 10000 --patients 100000
+
+## make bench-incremental: the incremental nightly run after a simulated day of changes vs the
+## full run vs the read floor, at 100,000 patients
+bench-incremental: $(VENV)/.installed-dev
+	$(BIN)/python bench/incremental_bench.py --patients 100000

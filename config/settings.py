@@ -487,9 +487,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The database scheduler lets admins see and pause schedules; exactly one beat runs.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    # The morning run for every patient, before clinic opens (clinic time zone).
+    # The morning run, before clinic opens (clinic time zone): the patients whose verdict may
+    # have changed, everybody once a week (SURVEILLANCE_FULL_RUN_WEEKDAY).
     "surveillance-daily": {
-        "task": "surveillance.run_all",
+        "task": "surveillance.run_nightly",
         "schedule": crontab(hour=6, minute=0),
     },
     # Catches changes whose on-commit message was lost (see patients/outbox.py).
@@ -521,3 +522,12 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # connection: while one batch is evaluated in Python the other waits on Postgres. 1 runs the
 # batches one after another; more than the machine's cores buys nothing.
 SURVEILLANCE_ENGINE_WORKERS = env.int("SURVEILLANCE_ENGINE_WORKERS", default=2)
+
+# The nightly run evaluates only the patients whose verdict may have changed (their next
+# change has come, or their record changed); on this weekday (Monday 0 ... Sunday 6), when the
+# last full run is a week old, and after a policy change it evaluates everybody. Empty: no
+# weekly full run (a policy change, `run_surveillance --full` and the first run still are).
+SURVEILLANCE_FULL_RUN_WEEKDAY = env.str("SURVEILLANCE_FULL_RUN_WEEKDAY", default="6")
+SURVEILLANCE_FULL_RUN_WEEKDAY = (
+    int(SURVEILLANCE_FULL_RUN_WEEKDAY) if SURVEILLANCE_FULL_RUN_WEEKDAY.strip() else None
+)

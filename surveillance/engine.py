@@ -40,7 +40,7 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import pghistory
 import pgtrigger
@@ -57,7 +57,10 @@ from surveillance.models import (
     LOGISTICS_KINDS,
     Alert,
     Draw,
+    DrawStatus,
+    RunKind,
     SurveillancePolicy,
+    SurveillanceRun,
     SurveillanceState,
 )
 from surveillance.rules_input import load_batch
@@ -187,8 +190,130 @@ def _stream_in_thread(ids, *, today: date, policy: rules.Policy, stop) -> RunSta
 
 
 def run_all(*, today: date | None = None) -> RunStats:
-    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    return run_for_patients(ids, today=today)
+    """Evaluate every patient (a full run), and record it as one."""
+    return run_nightly(today=today, full=True).stats
+
+
+# --- The nightly run: full or incremental ----------------------------------------------------
+#
+# Every verdict carries next_change, the first day the same inputs give another verdict
+# (rules._next_change), stored with the patient's state. Between full runs the nightly run
+# evaluates only the patients whose next change has come, whose record changed (an outbox
+# mark not yet answered), or who have no verdict yet: for everyone else the rules would
+# return exactly the stored verdict (tests/surveillance/test_incremental_simulation.py runs
+# both side by side, day after day).
+
+
+@dataclass
+class RunPlan:
+    today: date
+    kind: str  # RunKind
+    reason: str
+    policy: rules.Policy
+
+    @property
+    def full(self) -> bool:
+        return self.kind == RunKind.FULL
+
+
+@dataclass
+class NightlyRun:
+    plan: RunPlan
+    patients: int  # in the cohort
+    stats: RunStats
+
+    def describe(self) -> str:
+        """One line: which kind of run, why, and how many patients it evaluated."""
+        plan = self.plan
+        return (
+            f"{plan.kind} run for {plan.today.isoformat()} ({plan.reason}):"
+            f" {self.stats.evaluated + self.stats.failed} of {self.patients} patients"
+        )
+
+
+def plan_run(today: date, *, full: bool = False) -> RunPlan:
+    """Whether the run for `today` must evaluate everybody, and why.
+
+    Full when asked for; when no full run has completed yet; after a policy change (verdicts
+    and next changes depend on the thresholds); for a date before the last run's (next
+    changes only look forward); on the weekly day (settings.SURVEILLANCE_FULL_RUN_WEEKDAY)
+    or once the last full run is a week old. Otherwise incremental."""
+    policy = current_policy()
+
+    def planned(kind, reason):
+        return RunPlan(today=today, kind=kind, reason=reason, policy=policy)
+
+    if full:
+        return planned(RunKind.FULL, "requested")
+    runs = SurveillanceRun.objects.order_by("-finished_at", "-id")
+    last_full = runs.filter(kind=RunKind.FULL).first()
+    if last_full is None:
+        return planned(RunKind.FULL, "no full run yet")
+    if last_full.policy_version != policy.version:
+        return planned(
+            RunKind.FULL, f"policy changed from v{last_full.policy_version} to v{policy.version}"
+        )
+    last = runs.first()
+    if last.today > today:
+        return planned(RunKind.FULL, f"date before the last run's ({last.today.isoformat()})")
+    weekday = settings.SURVEILLANCE_FULL_RUN_WEEKDAY
+    if weekday is not None:
+        if today.weekday() == weekday:
+            return planned(RunKind.FULL, "weekly")
+        if today - last_full.today >= timedelta(days=7):
+            return planned(RunKind.FULL, f"weekly (last full run {last_full.today.isoformat()})")
+    return planned(RunKind.INCREMENTAL, "next change due or record changed")
+
+
+_INCREMENTAL_IDS = """
+    SELECT patient_id FROM surveillance_surveillancestate WHERE next_change <= %(today)s
+    UNION
+    SELECT patient_id FROM patients_pendingevaluation
+    UNION
+    SELECT p.id FROM patients_patient AS p
+    WHERE NOT EXISTS (
+        SELECT FROM surveillance_surveillancestate AS s
+        WHERE s.patient_id = p.id AND s.evaluated_at IS NOT NULL
+    )
+    ORDER BY 1
+"""
+
+
+def patients_to_evaluate(today: date, full: bool) -> list[int]:
+    """The ids a run for `today` evaluates, ascending: everybody for a full run; otherwise
+    the patients whose next change has come, who have an outbox mark (a change not yet
+    evaluated, or an evaluation that failed), or who have no verdict yet."""
+    if full:
+        return list(Patient.objects.order_by("id").values_list("id", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_INCREMENTAL_IDS, {"today": today})
+        return [row[0] for row in cursor.fetchall()]
+
+
+def run_nightly(*, today: date | None = None, full: bool = False, evaluate=None) -> NightlyRun:
+    """The morning run (beat) and `run_surveillance`: full or incremental as `plan_run`
+    decides, recorded as a SurveillanceRun once it completes. `evaluate(ids, today=,
+    policy=)` evaluates the chosen patients: in this process by default
+    (`run_for_patients`), or through the Celery workers (surveillance.fanout).
+
+    In an incremental run `eligible` and `planned` are the cohort's totals as stored after
+    the run (what a full run of the same day counts), `opened` and `resolved` what this run
+    did."""
+    today = today or clinic_today()
+    started_at = timezone.now()
+    plan = plan_run(today, full=full)
+    ids = patients_to_evaluate(today, plan.full)
+    stats = (evaluate or run_for_patients)(ids, today=today, policy=plan.policy)
+    patients = len(ids) if plan.full else Patient.objects.count()
+    if not plan.full:
+        stats.eligible = SurveillanceState.objects.filter(eligible=True).count()
+        stats.planned = Draw.objects.filter(status=DrawStatus.PLANNED).count()
+    SurveillanceRun.objects.create(
+        today=today, kind=plan.kind, reason=plan.reason, policy_version=plan.policy.version,
+        started_at=started_at, finished_at=timezone.now(), evaluated=stats.evaluated,
+        counts={k: v for k, v in stats.as_dict().items() if k != "failed_ids"},
+    )  # fmt: skip
+    return NightlyRun(plan=plan, patients=patients, stats=stats)
 
 
 def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:
@@ -590,17 +715,18 @@ _STORE_STATES = Insert(
         "next_draw_due": "t.next_draw_due",
         "surveillance_treatment_id": "t.surveillance_treatment_id",
         "evaluated_for": "%(today)s", "evaluated_at": "%(now)s", "policy_version": "%(version)s",
+        "next_change": "t.next_change",
     },
     """FROM jsonb_to_recordset(%(rows)s::jsonb) AS t(patient_id bigint, eligible boolean,
         reason text, risk_level text, risk_factors jsonb, next_draw_due date,
-        surveillance_treatment_id bigint)
+        surveillance_treatment_id bigint, next_change date)
     ON CONFLICT (patient_id) DO UPDATE SET
         eligible = EXCLUDED.eligible, reason = EXCLUDED.reason,
         risk_level = EXCLUDED.risk_level, risk_factors = EXCLUDED.risk_factors,
         next_draw_due = EXCLUDED.next_draw_due,
         surveillance_treatment_id = EXCLUDED.surveillance_treatment_id,
         evaluated_for = EXCLUDED.evaluated_for, evaluated_at = EXCLUDED.evaluated_at,
-        policy_version = EXCLUDED.policy_version""",
+        policy_version = EXCLUDED.policy_version, next_change = EXCLUDED.next_change""",
 )  # fmt: skip
 
 
@@ -610,7 +736,7 @@ def _stored_states(ids: list[int]) -> dict[int, tuple]:
     for pid, evaluated_at, *verdict in fetch_rows(
         SurveillanceState.objects.filter(patient_id__in=any_id(ids)).order_by().values_list(
             "patient_id", "evaluated_at", "eligible", "reason", "risk_level", "risk_factors",
-            "next_draw_due", "surveillance_treatment_id", "policy_version",
+            "next_draw_due", "surveillance_treatment_id", "policy_version", "next_change",
         )
     ):  # fmt: skip
         if evaluated_at is not None:
@@ -622,14 +748,15 @@ def _stored_states(ids: list[int]) -> dict[int, tuple]:
 def _verdict_row(v: rules.Evaluation, policy: rules.Policy) -> tuple:
     return (
         v.eligible, v.reason, v.risk_level or "", list(v.risk_factors), v.next_due_on,
-        v.surveillance_treatment_id, policy.version,
+        v.surveillance_treatment_id, policy.version, v.next_change,
     )  # fmt: skip
 
 
 def _store_states(verdicts, *, today: date, policy: rules.Policy, stored: dict) -> None:
     """Write the verdicts that differ from the stored ones; most do not change from one night
     to the next, and rewriting 100,000 identical rows cost a tenth of a run. evaluated_for
-    and evaluated_at therefore tell when the verdict last changed (or was first made)."""
+    and evaluated_at therefore tell when the verdict last changed (or was first made).
+    next_change is part of the verdict: the incremental run selects patients by it."""
     states = [
         {
             "patient_id": v.patient_id,
@@ -639,6 +766,7 @@ def _store_states(verdicts, *, today: date, policy: rules.Policy, stored: dict) 
             "risk_factors": list(v.risk_factors),
             "next_draw_due": _iso(v.next_due_on),
             "surveillance_treatment_id": v.surveillance_treatment_id,
+            "next_change": _iso(v.next_change),
         }
         for v in verdicts
         if stored.get(v.patient_id) != _verdict_row(v, policy)

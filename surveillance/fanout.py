@@ -82,13 +82,16 @@ def run_share(patient_ids: list[int], today: str, policy_version: int) -> dict:
 
 
 def run_via_workers(
-    patient_ids, *, today: date | None = None, size: int = SHARE_SIZE,
+    patient_ids, *, today: date | None = None, policy=None, size: int | None = None,
     timeout: float = WAIT_SECONDS,
 ) -> engine.RunStats:  # fmt: skip
-    """Evaluate these patients through the Celery workers; wait for every share and return
-    their RunStats added up. The caller must not be a Celery task (it waits on others)."""
+    """Evaluate these patients through the Celery workers under `policy` (default: the
+    current one); wait for every share and return their RunStats added up. The caller must
+    not be a Celery task (it waits on others)."""
     today = today or clinic_today()
-    policy = engine.current_policy()
+    policy = policy or engine.current_policy()
+    if size is None:
+        size = getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE)
     parts = shares(patient_ids, size=size)
     if not parts:
         return engine.RunStats()
@@ -106,10 +109,14 @@ def run_via_workers(
 
 
 def run_all_via_workers(*, today: date | None = None) -> engine.RunStats:
-    """Every patient, through the workers: engine.run_all fanned out."""
-    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    size = getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE)
-    return run_via_workers(ids, today=today, size=size)
+    """Every patient, through the workers: engine.run_all fanned out (a full run, recorded
+    as one)."""
+    return engine.run_nightly(today=today, full=True, evaluate=run_via_workers).stats
+
+
+def run_nightly_via_workers(*, today: date | None = None, full: bool = False):
+    """engine.run_nightly, its chosen patients evaluated through the workers."""
+    return engine.run_nightly(today=today, full=full, evaluate=run_via_workers)
 
 
 def workers_answering(timeout: float = 2.0) -> int:

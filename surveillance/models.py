@@ -403,12 +403,46 @@ class SurveillanceState(models.Model):
     evaluated_for = models.DateField(null=True, blank=True)
     evaluated_at = models.DateTimeField(null=True, blank=True)
     policy_version = models.PositiveIntegerField(null=True, blank=True)
+    # The first day the same inputs give another verdict (rules.Evaluation.next_change): the
+    # incremental nightly run evaluates the patient again from that day on. Null: never by
+    # the passing of time alone (a change to the record still marks the patient).
+    next_change = models.DateField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["eligible", "next_draw_due"])]
+        indexes = [
+            models.Index(fields=["eligible", "next_draw_due"]),
+            models.Index(fields=["next_change"], name="state_next_change"),
+        ]
 
     def __str__(self) -> str:
         return f"Surveillance state of patient {self.patient_id}"
+
+
+class RunKind(models.TextChoices):
+    FULL = "full", "Full"
+    INCREMENTAL = "incremental", "Incremental"
+
+
+class SurveillanceRun(models.Model):
+    """One completed nightly (or command-line) run of the engine over the cohort: whether it
+    evaluated everybody or only the patients whose verdict could have changed, and why. The
+    next run reads the latest ones to decide whether it must be a full run
+    (surveillance/engine.py, `plan_run`)."""
+
+    today = models.DateField()
+    kind = models.CharField(max_length=12, choices=RunKind.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    policy_version = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    evaluated = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "-finished_at"], name="run_kind_finished")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} surveillance run for {self.today}"
 
 
 class DigestState(models.TextChoices):

@@ -226,6 +226,10 @@ class Evaluation:
     risk_factors: tuple[str, ...]
     next_due_on: date | None  # None when not eligible
     alerts: tuple[AlertSpec, ...]
+    # The first day after `today` on which the same inputs give a different verdict (None:
+    # never, by the passing of time alone). The nightly run evaluates a patient again only
+    # from that day on, or as soon as the patient's record changes (surveillance/engine.py).
+    next_change: date | None = None
 
 
 def rule_sentence(kind: str, policy: Policy) -> str:
@@ -292,6 +296,7 @@ def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
         risk_factors=risk_factors,
         next_due_on=due.on if due is not None else None,
         alerts=_alerts(context),
+        next_change=_next_change(context),
     )
 
 
@@ -805,7 +810,7 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
                 subject="",
                 title=f"ctDNA draw due {due.on.isoformat()}",
                 rationale=(
-                    f"Next ctDNA draw due {due.on.isoformat()} ({_relative(days_late)}):"
+                    f"Next ctDNA draw due {due.on.isoformat()}:"
                     f" {due.basis}. Shown from {policy.draw_due_lookahead_days} days before to"
                     f" {policy.draw_overdue_after_days} days after the due date."
                     f" {ctx.rule('draw_due')}"
@@ -819,10 +824,10 @@ def _draw_alerts(ctx: _Context) -> list[AlertSpec]:
                 kind="draw_overdue",
                 severity=SEVERITY_BY_KIND["draw_overdue"],
                 subject="",
-                title=f"ctDNA draw overdue by {days_late} days (due {due.on.isoformat()})",
+                title=f"ctDNA draw overdue (due {due.on.isoformat()})",
                 rationale=(
-                    f"The ctDNA draw due {due.on.isoformat()} is {days_late} days late, more than"
-                    f" the {policy.draw_overdue_after_days} allowed: {due.basis}."
+                    f"The ctDNA draw due {due.on.isoformat()} is more than the"
+                    f" {policy.draw_overdue_after_days} days late allowed: {due.basis}."
                     f" Arrange the draw at the next opportunity. {ctx.rule('draw_overdue')}"
                 ),
                 evidence={**due_evidence, "rule": "5.draw_overdue"},
@@ -877,7 +882,6 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
     )
     alerts = []
     for draw in waiting:
-        days = (ctx.today - draw.collected_on).days
         alerts.append(
             AlertSpec(
                 kind="result_overdue",
@@ -886,8 +890,8 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
                 title=f"No result for the draw collected {draw.collected_on.isoformat()}",
                 rationale=(
                     f"Draw {draw.id} was collected {draw.collected_on.isoformat()}"
-                    f" ({_assay_label(draw.assay)}), {days} days ago, and has no result; results"
-                    f" are expected within {limit} days. Chase the laboratory."
+                    f" ({_assay_label(draw.assay)}), more than {limit} days ago, and has no"
+                    f" result; results are expected within {limit} days. Chase the laboratory."
                     f" {ctx.rule('result_overdue')}"
                 ),
                 evidence={
@@ -901,6 +905,53 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
             )
         )
     return alerts
+
+
+# When the verdict changes by the passing of time alone ----------------------------------------
+
+
+def _next_change(ctx: _Context) -> date | None:
+    """The first day after ctx.today on which `evaluate` of the same inputs differs, or None.
+
+    Every comparison with `today` in the rules above has its day here: each date at which
+    one of them flips (a treatment starting or ending, 182 days on the surveillance
+    treatment, a progression scan or a draw dated ahead coming into the window, an
+    appointment the due date could move to passing, the draw-due window opening, the draw
+    turning overdue, a result turning overdue). Alert words name dates, never count days,
+    so an open alert does not change its verdict from one day to the next. A day listed here
+    may change nothing for this patient: evaluating her then costs one evaluation; a day
+    missed would leave a verdict stale. The property test
+    (tests/surveillance/test_rules_properties.py) and the day-by-day simulation
+    (tests/surveillance/test_incremental_simulation.py) hold these dates to that."""
+    today, policy, patient, due = ctx.today, ctx.policy, ctx.patient, ctx.due
+    days: list[date] = []
+    for t in patient.treatments:  # rules 1-2: which treatment is current
+        days.append(t.start_date)
+        if t.end_date is not None:
+            days.append(t.end_date)
+    if ctx.treatment is not None:  # rule 3: days on the surveillance treatment
+        days.append(ctx.treatment.start_date + timedelta(days=policy.high_risk_days_on_treatment))
+    days.extend(a.date for a in patient.assessments if a.response == "PD")  # rule 2
+    overdue_after = timedelta(days=policy.result_overdue_after_days + 1)
+    for d in patient.draws:
+        if d.collected_on is not None:
+            days.append(d.collected_on)  # rules 4-5: a draw dated ahead counts from its day
+            if d.status == "collected" and d.result is None:
+                days.append(d.collected_on + overdue_after)  # result_overdue
+    if due is not None:
+        # Rule 5: the draw_due window opens; the draw turns overdue.
+        days.append(due.on - timedelta(days=policy.draw_due_lookahead_days))
+        days.append(due.on + timedelta(days=policy.draw_overdue_after_days + 1))
+        if due.branch != "pinned":
+            # Rule 4 alignment: an appointment near the computed date anchors the draw
+            # until its day has passed.
+            window = policy.alignment_window_days
+            days.extend(
+                a.date + timedelta(days=1)
+                for a in patient.appointments
+                if abs((a.date - due.computed_on).days) <= window
+            )
+    return min((d for d in days if d > today), default=None)
 
 
 # Wording helpers ----------------------------------------------------------------------------
@@ -963,14 +1014,6 @@ def _earlier_sentence(findings: list[_Finding]) -> str:
         for f in reversed(findings)
     ]
     return " Earlier positive: " + "; ".join(parts) + "."
-
-
-def _relative(days_late: int) -> str:
-    if days_late == 0:
-        return "today"
-    if days_late < 0:
-        return f"in {-days_late} day{'s' if days_late != -1 else ''}"
-    return f"{days_late} day{'s' if days_late != 1 else ''} past due"
 
 
 def _iso(value: date | None) -> str | None:

@@ -39,6 +39,14 @@ def run_all() -> dict:
     return engine.run_all().as_dict()
 
 
+@shared_task(name="surveillance.run_nightly", ignore_result=True)
+def run_nightly() -> dict:
+    """The morning run (beat): incremental, or full when its day has come (engine.plan_run)."""
+    run = engine.run_nightly()
+    logger.info("Surveillance %s", run.describe())
+    return {"kind": run.plan.kind, "reason": run.plan.reason, **run.stats.as_dict()}
+
+
 @shared_task(
     bind=True,
     name="surveillance.send_digests",

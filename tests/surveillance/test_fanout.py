@@ -17,7 +17,7 @@ from django.test import override_settings
 from config.celery import app
 from patients.models import Patient
 from surveillance import engine, fanout
-from surveillance.models import Alert, Draw, SurveillanceState
+from surveillance.models import Alert, Draw, SurveillanceRun, SurveillanceState
 from tests.conftest import _test_database_url
 
 AS_OF = date(2026, 6, 15)
@@ -57,10 +57,11 @@ def decisions() -> dict:
 
 
 def forget_the_run() -> None:
-    """Back to the cohort as seeded: no planned draws, alerts or verdicts."""
+    """Back to the cohort as seeded: no planned draws, alerts, verdicts or runs."""
     Alert.objects.all().delete()
     Draw.objects.filter(status="planned").delete()
     SurveillanceState.objects.all().delete()
+    SurveillanceRun.objects.all().delete()
 
 
 def run_command(*extra) -> str:
@@ -85,6 +86,7 @@ def test_via_workers_plans_and_alerts_as_the_in_process_run(celery_worker_proces
     assert decisions() == fanned
     assert fanned["planned"] and any(a[1] == "esr1_switch" for a in fanned["alerts"])
     assert "evaluated 400 patients" in in_process
+    assert in_process.startswith(f"full run for {AS_OF.isoformat()} (no full run yet)")
     # And again through the workers: nothing to open or resolve the second time.
     again = run_command("--via-workers").splitlines()[-1]
     assert again.endswith("opened 0, resolved 0")

@@ -620,13 +620,16 @@ def test_draw_due_and_overdue_alert_contents():
     due = only(run(patient_due_on(ahead(3))), "draw_due")
     assert (due.severity, due.subject) == ("low", "")
     assert ahead(3).isoformat() in due.title
-    assert "in 3 days" in due.rationale
+    assert due.rationale.startswith(f"Next ctDNA draw due {ahead(3).isoformat()}: ")
     assert "+ 84 days (standard risk)" in due.rationale
     assert due.evidence["rule"] == "5.draw_due"
 
     overdue = only(run(patient_due_on(ago(20))), "draw_overdue")
     assert (overdue.severity, overdue.subject) == ("medium", "")
-    assert "20 days" in overdue.title
+    assert overdue.title == f"ctDNA draw overdue (due {ago(20).isoformat()})"
+    # Words that name dates rather than count days stay true from one day to the next.
+    later = run(patient_due_on(ago(20)), today=TODAY + timedelta(days=9))
+    assert only(later, "draw_overdue") == overdue
     assert overdue.evidence["dates"]["due_on"] == ago(20).isoformat()
 
 

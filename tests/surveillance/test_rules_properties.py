@@ -368,3 +368,27 @@ def test_esr1_alerts_cover_only_undecided_detected_results(patient):
             assert spec.subject == f"result:{next(iter(spec.result_ids))}"
             assert len(spec.result_ids) == 1
             assert not spec.result_ids & detected
+
+
+# The incremental nightly run (surveillance/engine.py) evaluates a patient again only from the
+# verdict's next_change on: this is what makes that safe. Days are checked one by one up to
+# next_change, or over HORIZON_DAYS when nothing is due to change.
+HORIZON_DAYS = 400
+
+
+def evaluate_on(patient: PatientIn, on: date):
+    # As the engine loads them: appointments before the evaluation day are not read.
+    loaded = patient._replace(appointments=tuple(a for a in patient.appointments if a.date >= on))
+    return evaluate(loaded, today=on, policy=POLICY)
+
+
+@PROPERTY_SETTINGS
+@given(patients())
+def test_verdict_stays_the_same_on_every_day_before_next_change(patient):
+    verdict = run(patient)
+    last = verdict.next_change or day(HORIZON_DAYS)
+    assert verdict.next_change is None or verdict.next_change > TODAY
+    on = TODAY + timedelta(days=1)
+    while on < last:
+        assert evaluate_on(patient, on) == verdict, f"verdict changed on {on}, before {last}"
+        on += timedelta(days=1)

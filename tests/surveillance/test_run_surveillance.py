@@ -42,7 +42,11 @@ def failing_for(monkeypatch, doomed: set[int]) -> None:
 def test_the_last_line_reads_like_the_spec():
     esr1_positive_patients(3)
     lines = run_surveillance()
-    assert lines == ["evaluated 3 patients", COUNTS.format(3, 3, 3, 0)]
+    assert lines == [
+        f"full run for {TODAY.isoformat()} (no full run yet): 3 of 3 patients",
+        "evaluated 3 patients",
+        COUNTS.format(3, 3, 3, 0),
+    ]
 
 
 @pytest.mark.django_db
@@ -60,7 +64,7 @@ def test_the_help_says_what_full_does(capsys):
         call_command("run_surveillance", "--help")
     text = " ".join(capsys.readouterr().out.split())
     assert "--full" in text and "evaluate every patient" in text
-    assert "same run as without it" in text
+    assert "only the patients whose verdict may have changed" in text
 
 
 @pytest.mark.django_db
@@ -68,7 +72,7 @@ def test_one_failing_patient_is_counted_and_the_run_succeeds(monkeypatch, caplog
     ids = esr1_positive_patients(3)
     failing_for(monkeypatch, {ids[1]})
     lines = run_surveillance()
-    assert lines == ["evaluated 2 patients", COUNTS.format(2, 2, 2, 0) + ", failed 1"]
+    assert lines[1:] == ["evaluated 2 patients", COUNTS.format(2, 2, 2, 0) + ", failed 1"]
     assert f"patient {ids[1]} failed" in caplog.text
 
 

@@ -7,9 +7,10 @@ from surveillance import engine, fanout
 
 class Command(BaseCommand):
     help = (
-        "Run the surveillance engine now and print the counts: eligible, planned, opened, "
-        "resolved, and failed when a patient's evaluation failed (logged and skipped; the "
-        "exit status is non-zero only when every patient failed)."
+        "Run the surveillance engine now and print which kind of run it was (full or "
+        "incremental, and why) and the counts: eligible, planned, opened, resolved, and failed "
+        "when a patient's evaluation failed (logged and skipped; the exit status is non-zero "
+        "only when every patient failed)."
     )
 
     def add_arguments(self, parser):
@@ -22,9 +23,10 @@ class Command(BaseCommand):
             "--full",
             action="store_true",
             help=(
-                "evaluate every patient. Every run evaluates every patient today, so this is "
-                "the same run as without it; it is for scripts that must not depend on the "
-                "default, which may later skip patients whose verdict cannot have changed."
+                "evaluate every patient. Without it the run evaluates only the patients whose "
+                "verdict may have changed (a date in their verdict has come, or their record "
+                "changed), except on the weekly full-run day, after a policy change, and the "
+                "first time, when it evaluates everybody anyway."
             ),
         )
 
@@ -53,9 +55,12 @@ class Command(BaseCommand):
                 "--via-workers: no Celery worker answered; start one (make run starts one) "
                 "or run without --via-workers"
             )
-        stats = (
-            fanout.run_all_via_workers(today=today) if via_workers else engine.run_all(today=today)
-        )
+        if via_workers:
+            run = fanout.run_nightly_via_workers(today=today, full=full)
+        else:
+            run = engine.run_nightly(today=today, full=full)
+        stats = run.stats
+        self.stdout.write(run.describe())
         self.stdout.write(f"evaluated {stats.evaluated} patients")
         self.stdout.write(stats.summary())
         if stats.all_failed:
