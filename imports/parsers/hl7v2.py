@@ -1,0 +1,9 @@
+"""Parser stub: implementation follows."""
+
+from __future__ import annotations
+
+from imports.parsers.report import ParsedMessage, ParseError
+
+
+def parse_hl7v2(raw: bytes | str) -> ParsedMessage:
+    raise ParseError("not implemented yet")
