@@ -145,20 +145,70 @@ class Esr1Status(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ResultSource(models.TextChoices):
+    MANUAL = "manual", "Typed"
+    FHIR = "fhir", "FHIR report"
+    HL7V2 = "hl7v2", "HL7 v2 message"
+    CSV = "csv", "CSV batch"
+
+
 @audited()
 class Result(models.Model):
-    """The laboratory report for one draw."""
+    """The laboratory report for one draw.
 
-    draw = models.OneToOneField(Draw, on_delete=models.PROTECT, related_name="result")
+    A draw has one current result: `draw` (one-to-one). A corrected report from the laboratory
+    supersedes it: the earlier result keeps its variants and moves to the draw's history
+    (`draw` cleared, `superseded_draw`, `superseded_by`, `superseded_at` set), so everything
+    that reads `draw.result` (the rules, the chart, the metrics) sees the current one only."""
+
+    draw = models.OneToOneField(
+        Draw, on_delete=models.PROTECT, related_name="result", null=True, blank=True
+    )
     reported_on = models.DateField()
     status = models.CharField(max_length=8, choices=ResultStatus.choices)
     esr1_status = models.CharField(max_length=14, choices=Esr1Status.choices)
     comment = models.TextField(blank=True)
+    source = models.CharField(
+        max_length=8, choices=ResultSource.choices, default=ResultSource.MANUAL
+    )
+    # The laboratory's report identifier, when imported.
+    report_id = models.CharField(max_length=200, blank=True)
+    superseded_draw = models.ForeignKey(
+        Draw,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_results",
+    )
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["draw_id"]
+        indexes = [models.Index(fields=["report_id"], name="result_report_id_idx")]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(source__in=ResultSource.values), name="result_source_valid"
+            ),
+            # Current (on its draw) or superseded (in its draw's history), never both.
+            models.CheckConstraint(
+                condition=(
+                    Q(draw__isnull=False)
+                    & Q(superseded_draw__isnull=True)
+                    & Q(superseded_by__isnull=True)
+                    & Q(superseded_at__isnull=True)
+                )
+                | (
+                    Q(draw__isnull=True)
+                    & Q(superseded_draw__isnull=False)
+                    & Q(superseded_by__isnull=False)
+                    & Q(superseded_at__isnull=False)
+                ),
+                name="result_current_or_superseded",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=ResultStatus.values), name="result_status_valid"
             ),
@@ -174,6 +224,15 @@ class Result(models.Model):
 
     def __str__(self) -> str:
         return f"Result {self.id} ({self.esr1_status}, {self.reported_on})"
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.superseded_at is not None
+
+    @property
+    def draw_id_of_record(self) -> int | None:
+        """The draw this result reports, current or superseded."""
+        return self.draw_id or self.superseded_draw_id
 
 
 @audited()
