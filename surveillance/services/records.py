@@ -32,6 +32,7 @@ from surveillance.models import (
     Draw,
     DrawStatus,
     Result,
+    ResultSource,
     ResultStatus,
     Variant,
 )
@@ -82,11 +83,18 @@ class DuplicateDraw(Conflict):
 
 
 def draw_record(
-    *, actor, patient: Patient, collected_on: date, assay: str, accession: str = ""
+    *,
+    actor,
+    patient: Patient,
+    collected_on: date,
+    assay: str,
+    accession: str = "",
+    source: str = ResultSource.MANUAL,
 ) -> Draw:
     """Record a collected blood sample. A planned draw of the patient is fulfilled in place
-    (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made."""
-    require(actor, Action.RECORD_DRAW)
+    (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made.
+    `source` other than manual: recorded from a laboratory report being imported."""
+    require(actor, _recording_action(source, Action.RECORD_DRAW))
     accession = (accession or "").strip()
     errors = Errors()
     _check_draw(errors, patient=patient, collected_on=collected_on, assay=assay)
@@ -242,10 +250,13 @@ def result_record(
     status: str,
     variants: Iterable[Mapping] = (),
     comment: str = "",
+    source: str = ResultSource.MANUAL,
+    report_id: str = "",
 ) -> Result:
     """Record the laboratory report for a collected draw: variants in canonical form, the
-    derived ESR1 status, and the draw marked resulted."""
-    require(actor, Action.RECORD_RESULT)
+    derived ESR1 status, and the draw marked resulted. `source` and `report_id` say where an
+    imported report came from (imports/services.py)."""
+    require(actor, _recording_action(source, Action.RECORD_RESULT))
     rows = list(variants or [])
     comment = (comment or "").strip()
 
@@ -279,27 +290,40 @@ def result_record(
                 status=status,
                 esr1_status=esr1,
                 comment=comment,
+                source=source,
+                report_id=report_id,
             )
-            Variant.objects.bulk_create(
-                [
-                    Variant(
-                        result=result,
-                        gene=v.gene,
-                        protein_change=v.protein_change,
-                        short=v.short,
-                        vaf_percent=v.vaf_percent,
-                        esr1_activating=v.esr1_activating,
-                        esr1_vus=v.esr1_vus,
-                    )
-                    for v in normalised
-                ]
-            )
+            create_variants(result, normalised)
             locked.status = DrawStatus.RESULTED
             locked.save(update_fields=["status", "updated_at"])
             patient_changed(locked.patient_id)
     except IntegrityError as exc:
         raise _integrity_error(exc) from exc
     return result
+
+
+def create_variants(result: Result, normalised: list[esr1_variants.NormalisedVariant]) -> None:
+    """Store a result's variants, normalised by `_normalise_rows` (also a corrected report's)."""
+    Variant.objects.bulk_create(
+        [
+            Variant(
+                result=result,
+                gene=v.gene,
+                protein_change=v.protein_change,
+                short=v.short,
+                vaf_percent=v.vaf_percent,
+                esr1_activating=v.esr1_activating,
+                esr1_vus=v.esr1_vus,
+            )
+            for v in normalised
+        ]
+    )
+
+
+def _recording_action(source: str, typed: str) -> str:
+    """Typing a result needs the role's recording permission; an imported laboratory report
+    is recorded under the permission to import reports (an interface account has only that)."""
+    return typed if source == ResultSource.MANUAL else Action.IMPORT_REPORTS
 
 
 def _result_draw_error(draw: Draw) -> str | None:
