@@ -201,10 +201,11 @@ class Result(models.Model):
                     & Q(superseded_by__isnull=True)
                     & Q(superseded_at__isnull=True)
                 )
+                # superseded_by is set by the statement after the one that moves the result
+                # off its draw, in the same transaction (the draw's result is unique).
                 | (
                     Q(draw__isnull=True)
                     & Q(superseded_draw__isnull=False)
-                    & Q(superseded_by__isnull=False)
                     & Q(superseded_at__isnull=False)
                 ),
                 name="result_current_or_superseded",

@@ -107,6 +107,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='result',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('draw__isnull', False), ('superseded_draw__isnull', True), ('superseded_by__isnull', True), ('superseded_at__isnull', True)), models.Q(('draw__isnull', True), ('superseded_draw__isnull', False), ('superseded_by__isnull', False), ('superseded_at__isnull', False)), _connector='OR'), name='result_current_or_superseded'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('draw__isnull', False), ('superseded_draw__isnull', True), ('superseded_by__isnull', True), ('superseded_at__isnull', True)), models.Q(('draw__isnull', True), ('superseded_draw__isnull', False), ('superseded_at__isnull', False)), _connector='OR'), name='result_current_or_superseded'),
         ),
     ]
