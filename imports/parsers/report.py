@@ -49,4 +49,13 @@ class ParsedMessage:
 
 
 class ParseError(ValueError):
-    """Unreadable content (HTTP 400, MLLP AE/AR); str() is the reason."""
+    """Unreadable content (HTTP 400, MLLP AE/AR); str() is the reason.
+
+    `control_id` is the HL7 MSH-10 when the message header could still be read (so the
+    listener can name it in its negative ACK), else "".
+    """
+
+    def __init__(self, reason: str, *, control_id: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.control_id = control_id
