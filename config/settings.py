@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "surveillance",
     "chart",
     "programme",
+    "imports",
 ]
 
 MIDDLEWARE = [

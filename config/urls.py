@@ -27,6 +27,7 @@ api_v1 = [
     path("", include("chart.api.urls")),
     path("", include("patients.api.urls")),
     path("", include("surveillance.api.urls")),
+    path("", include("imports.api.urls")),
     path("metrics/", MetricsView.as_view(), name="metrics"),
 ]
 
