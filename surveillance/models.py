@@ -240,31 +240,44 @@ class Result(models.Model):
 class Variant(models.Model):
     result = models.ForeignKey(Result, on_delete=models.CASCADE, related_name="variants")
     gene = models.CharField(max_length=16)
-    protein_change = models.CharField(max_length=32, help_text="canonical HGVS, e.g. p.Asp538Gly")
-    short = models.CharField(max_length=16, help_text="short form, e.g. D538G")
-    vaf_percent = models.DecimalField(max_digits=7, decimal_places=4)
+    protein_change = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="canonical HGVS, e.g. p.Asp538Gly; as the lab wrote it when not a plain change",
+    )
+    short = models.CharField(max_length=64, help_text="short form, e.g. D538G")
+    vaf_percent = models.DecimalField(
+        max_digits=7, decimal_places=4, null=True, blank=True, help_text="null: not reported"
+    )
     esr1_activating = models.BooleanField(default=False)
     esr1_vus = models.BooleanField(default=False)
+    reported_text = models.TextField(
+        blank=True, help_text="what the laboratory reported when not a plain variant"
+    )
 
     class Meta:
         ordering = ["result_id", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(vaf_percent__gt=0) & Q(vaf_percent__lte=100), name="variant_vaf_range"
+                condition=Q(vaf_percent__isnull=True)
+                | (Q(vaf_percent__gt=0) & Q(vaf_percent__lte=100)),
+                name="variant_vaf_range",
             ),
             models.UniqueConstraint(
-                fields=["result", "gene", "protein_change"], name="variant_once_per_result"
+                fields=["result", "gene", "protein_change"],
+                condition=~Q(protein_change=""),
+                name="variant_once_per_result",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.gene} {self.short} {self.vaf_display}%"
+        return f"{self.gene} {self.short} {self.vaf_display}"
 
     @property
     def vaf_display(self) -> str:
-        from surveillance.rules import format_vaf
+        from surveillance.rules import format_vaf_percent
 
-        return format_vaf(self.vaf_percent)
+        return format_vaf_percent(self.vaf_percent)
 
 
 class AlertKind(models.TextChoices):
