@@ -59,11 +59,14 @@ def parse_decimal(text: str, what: str) -> Decimal:
 def vaf_from(value: Decimal, unit: str, what: str) -> Decimal:
     """A VAF as a percentage: '%' as is, a fraction ('1', '{ratio}') times 100."""
     unit = (unit or "").strip()
-    if unit in ("", "%", "percent", "pct"):
-        return value
     if unit in ("1", "{ratio}", "{fraction}", "ratio", "fraction"):
-        return (value * 100).normalize()
-    raise ParseError(f"{what} is in {clip(unit)!r}; send it in % (or as a fraction, unit 1)")
+        value = value * 100
+    elif unit not in ("", "%", "percent", "pct"):
+        raise ParseError(f"{what} is in {clip(unit)!r}; send it in % (or as a fraction, unit 1)")
+    # Stored to 4 decimals (finer than any ctDNA assay); more is noise, never a reason to refuse.
+    if value.as_tuple().exponent < -4 and abs(value) < 10**6:
+        value = value.quantize(Decimal("0.0001"))
+    return value.normalize() if value == value.to_integral() else value
 
 
 def clip(text: str, limit: int = 60) -> str:

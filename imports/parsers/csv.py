@@ -11,7 +11,7 @@ import csv
 import io
 from datetime import date
 
-from imports.parsers.common import clip, decode, gene_symbol, parse_decimal, with_hash
+from imports.parsers.common import clip, decode, gene_symbol, parse_decimal, vaf_from, with_hash
 from imports.parsers.report import ParsedMessage, ParsedReport, ParsedVariant, ParseError
 
 REQUIRED = (
@@ -117,7 +117,11 @@ def _report(rows: list[tuple[int, dict]]) -> ParsedReport:
             ParsedVariant(
                 gene=gene_symbol(gene) or gene.upper(),
                 protein_change=change,
-                vaf_percent=parse_decimal(vaf, f"Row {number}: vaf_percent") if vaf else None,
+                vaf_percent=(
+                    vaf_from(parse_decimal(vaf, f"Row {number}: vaf_percent"), "%", "")
+                    if vaf
+                    else None
+                ),
             )
         )
     accession, reported = first["accession"], first["reported_on"]

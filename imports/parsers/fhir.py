@@ -367,7 +367,7 @@ def _variant(observation) -> tuple[ParsedVariant | None, str]:
             )
 
     text = ""
-    if not protein or len(symbols) > 1:
+    if not protein or len(symbols) != 1:
         parts = []
         if len(symbols) > 1:
             parts.append("::".join(symbols) + " fusion")
@@ -382,8 +382,10 @@ def _variant(observation) -> tuple[ParsedVariant | None, str]:
             if note.text:
                 parts.append(note.text)
         text = short_text("; ".join(parts)) or (
-            "" if protein else _concept_text(observation.code) or "variant"
+            "" if protein and gene else _concept_text(observation.code) or "variant"
         )
+        if protein and not gene and text == _concept_text(observation.code):
+            text = f"variant {protein} (gene not reported)"
 
     presence = _codes(observation.valueCodeableConcept)
     if ABSENT in presence and PRESENT not in presence:

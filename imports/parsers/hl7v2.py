@@ -269,11 +269,13 @@ def _group(rows) -> tuple[ParsedVariant | None, str]:
             break
 
     text = ""
-    if not protein or len(symbols) > 1:
+    if not protein or len(symbols) != 1:
         parts = ["::".join(symbols) + " fusion"] if len(symbols) > 1 else []
         for code, label in DESCRIBING.items():
             parts.extend(f"{label} {_value_text(r)}" for r in by_code.get(code, []) if _value(r))
-        text = short_text("; ".join(parts)) or ("" if protein else "variant")
+        text = short_text("; ".join(parts)) or (
+            f"variant {protein} (gene not reported)" if protein and not gene else "variant"
+        )
 
     presence = {_get(r, 5, 1, 1) for r in by_code.get(VARIANT, [])}
     if ABSENT in presence and PRESENT not in presence:
