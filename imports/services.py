@@ -137,6 +137,7 @@ def import_message(
             channel=channel,
             raw=text,
             sender=actor,
+            control_id=getattr(exc, "control_id", "")[:200],
             state=State.REJECTED,
             reason=f"Unreadable: {exc}",
         )
