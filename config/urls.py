@@ -37,6 +37,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("", include("surveillance.urls")),
     path("metrics/", include("programme.urls")),
+    path("imports/", include("imports.urls")),
     path("", include("accounts.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

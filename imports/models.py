@@ -63,6 +63,11 @@ class ImportMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.get_format_display()} message {self.pk} ({self.state})"
 
+    @property
+    def raw_lines(self) -> str:
+        """The raw text with HL7's carriage-return segment ends shown as line breaks."""
+        return self.raw.replace("\r\n", "\n").replace("\r", "\n")
+
 
 @audited()
 class ImportReport(models.Model):

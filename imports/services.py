@@ -579,3 +579,62 @@ def _parsed_from_stored(stored: ImportReport) -> ParsedReport:
         other_findings=tuple(stored.other_findings),
         content_hash=stored.content_hash,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Preview: what a batch would do, nothing saved
+# --------------------------------------------------------------------------------------------
+
+
+class _Preview(Exception):
+    def __init__(self, rows: list[dict]):
+        super().__init__("preview")
+        self.rows = rows
+
+
+def import_preview(*, actor, fmt: str, raw: bytes | str) -> list[dict]:
+    """Each report of the message with what importing it would do (state, reason, patient,
+    draw, variants), found by running the pipeline itself and rolling it back, so the preview
+    cannot disagree with the import. Raises MessageTooLarge or ParseError."""
+    require(actor, Action.IMPORT_REPORTS)
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(f"The file is {size} bytes; the limit is {MAX_MESSAGE_BYTES}.")
+    text = decode(raw)
+    parsed = PARSERS[fmt](text)
+    if not parsed.reports:
+        raise ParseError("The file carries no laboratory report.")
+    try:
+        with transaction.atomic():
+            message = import_parsed(actor=actor, fmt=fmt, text=text, parsed=parsed)
+            rows = [
+                {
+                    "state": r.state,
+                    "reason": r.reason,
+                    "mrn": r.mrn,
+                    "accession": r.accession,
+                    "collected_on": r.collected_on,
+                    "reported_on": r.reported_on,
+                    "patient": r.patient and str(r.patient),
+                    "patient_id": r.patient_id,
+                    "draw": _draw_words(r.draw, new=r.draw_id is not None and _is_new(r)),
+                    "variants": r.variants,
+                    "report_status": r.report_status,
+                }
+                for r in message.reports.select_related("patient", "draw")
+            ]
+            raise _Preview(rows)
+    except _Preview as preview:
+        return preview.rows
+
+
+def _is_new(report: ImportReport) -> bool:
+    return report.draw is not None and report.draw.created_at >= report.message.received_at
+
+
+def _draw_words(draw: Draw | None, *, new: bool) -> str:
+    if draw is None:
+        return ""
+    if new:
+        return f"a new draw collected {draw.collected_on} ({draw.get_assay_display()})"
+    return f"draw {draw.pk}, collected {draw.collected_on} ({draw.get_assay_display()})"
