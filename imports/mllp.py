@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import count
 
-from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, close_old_connections
 
 from accounts.models import User
 from accounts.roles import Role
@@ -136,8 +136,12 @@ def listener_account(username: str):
     each message, so a deactivated account stops the listener's imports at once."""
     actor = User.objects.filter(username=username).first()
     if actor is None:
-        actor = user_create(username=username, role=Role.INTERFACE, password=None)
-        logger.info("created interface account %s for the HL7 listener", username)
+        try:
+            actor = user_create(username=username, role=Role.INTERFACE, password=None)
+            logger.info("created interface account %s for the HL7 listener", username)
+        except (ValidationError, IntegrityError):
+            # Another connection's thread created it a moment ago.
+            actor = User.objects.get(username=username)
     return actor
 
 

@@ -2,66 +2,19 @@
 control id (AA imported or duplicate, AE unmatched, AR unreadable), and a listener that
 survives garbage, half-sent frames and dropped connections."""
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
 from imports.mllp import END_BLOCK, START_BLOCK, FrameReader, frame
 from imports.models import ImportMessage
 from surveillance.models import Result
-from tests.conftest import _test_database_url
 from tests.factories import PatientFactory
 from tests.imports.hl7 import oru
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.wallclock, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def listener(django_db_setup, django_db_blocker):
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=_test_database_url(),
-        SECRET_KEY="test-listener-" + "x" * 40,
-        DEBUG="false",
-        PYTHONUNBUFFERED="1",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "hl7_listener", "--port", str(port), "--host", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"hl7_listener exited: {proc.stdout.read()}") from None
-            time.sleep(0.2)
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def today() -> date:
@@ -169,7 +122,7 @@ def test_half_frames_and_dropped_connections_do_not_stop_the_listener(listener, 
 
     (ack,) = exchange(listener, frame(message(control_id="AFTER")))
 
-    assert msa(ack)[1:3] == ["AA", "AFTER"]
+    assert msa(ack)[1:3] == ["AA", "AFTER"], ack
     assert Result.objects.count() == 1
 
 
