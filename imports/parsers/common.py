@@ -66,7 +66,13 @@ def vaf_from(value: Decimal, unit: str, what: str) -> Decimal:
     # Stored to 4 decimals (finer than any ctDNA assay); more is noise, never a reason to refuse.
     if value.as_tuple().exponent < -4 and abs(value) < 10**6:
         value = value.quantize(Decimal("0.0001"))
-    return value.normalize() if value == value.to_integral() else value
+    return tidy(value)
+
+
+def tidy(value: Decimal) -> Decimal:
+    """8.500 -> 8.5 and 10 stays 10 (not 1E+1)."""
+    value = value.normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
 
 
 def clip(text: str, limit: int = 60) -> str:
@@ -116,8 +122,34 @@ def content_hash(
     return hashlib.sha256(encoded).hexdigest()
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(text: str) -> str:
+    """Without control characters: Postgres refuses NUL, and none belongs in a report field."""
+    return _CONTROL.sub("", text).strip()
+
+
+def _cleaned(report: ParsedReport) -> ParsedReport:
+    variants = tuple(
+        replace(v, gene=clean(v.gene), protein_change=clean(v.protein_change), text=clean(v.text))
+        for v in report.variants
+    )
+    return replace(
+        report,
+        report_id=clean(report.report_id),
+        mrn=clean(report.mrn),
+        accession=clean(report.accession),
+        assay=clean(report.assay),
+        variants=variants,
+        other_findings=tuple(f for f in (clean(f) for f in report.other_findings) if f),
+    )
+
+
 def with_hash(report: ParsedReport, *, fallback_id: bool) -> ParsedReport:
-    """The report with its content hash (and that hash as its id when it has none)."""
+    """The report cleaned of control characters, with its content hash (and that hash as its
+    id when it has none)."""
+    report = _cleaned(report)
     digest = content_hash(
         mrn=report.mrn,
         birth_date=report.birth_date,

@@ -160,7 +160,8 @@ def _report(report, index: _Index) -> ParsedReport:
 
     variants: list[ParsedVariant] = []
     findings: list[str] = []
-    failed = _says_failed(report)
+    coded_failure, worded_failure = _says_failed(report)
+    failed = coded_failure
     seen: set[int] = set()
 
     def walk(reference, depth: int) -> None:
@@ -188,6 +189,13 @@ def _report(report, index: _Index) -> ParsedReport:
     for reference in report.result or ():
         walk(reference, 0)
 
+    if variants and failed:
+        raise ParseError(
+            "The report says the test could not be done but lists variants; "
+            "send either the variants or the failure"
+        )
+    # Words alone ("insufficient evidence…") never turn a report with variants into a failure.
+    failed = failed or (worded_failure and not variants)
     if status in ("final", "corrected") and failed:
         status = "failed"
     identifier = next((i.value for i in report.identifier or () if i.value), "")
@@ -259,14 +267,15 @@ def _codes(concept) -> set[str]:
     return {c.code for c in concept.coding or () if c.code}
 
 
-def _says_failed(report) -> bool:
+def _says_failed(report) -> tuple[bool, bool]:
+    """(coded, worded): whether the conclusion codes or words say the test was not done."""
+    coded = worded = False
     for concept in report.conclusionCode or ():
-        if _codes(concept) & FAILED_CODES:
-            return True
+        coded = coded or bool(_codes(concept) & FAILED_CODES)
         words = [concept.text or ""] + [c.display or "" for c in concept.coding or ()]
-        if any(FAILED_WORDS.search(w) for w in words):
-            return True
-    return bool(report.conclusion and FAILED_WORDS.search(report.conclusion))
+        worded = worded or any(FAILED_WORDS.search(w) for w in words)
+    worded = worded or bool(report.conclusion and FAILED_WORDS.search(report.conclusion))
+    return coded, worded
 
 
 def _assay(report) -> str:
@@ -300,7 +309,7 @@ def _value_text(item) -> str:
         return _concept_text(item.valueCodeableConcept)
     quantity = getattr(item, "valueQuantity", None)
     if quantity is not None and quantity.value is not None:
-        unit = quantity.unit or quantity.code or ""
+        unit = quantity.unit or (quantity.code if quantity.code != "1" else "") or ""
         return f"{quantity.value} {unit}".strip()
     for name in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
         value = getattr(item, name, None)

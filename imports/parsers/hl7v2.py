@@ -63,13 +63,14 @@ def parse_hl7v2(raw: bytes | str) -> ParsedMessage:
     text = re.sub(r"\r+", "\r", text)
     if not text.startswith("MSH") or len(text) < 8:
         raise ParseError("An HL7 v2 message starts with an MSH segment")
+    _check_encoding_characters(text)
     control_id = ""
     try:
         message = hl7.parse(text)
         header = message.segments("MSH")
+        control_id = _get(header[0], 10)
         if len(header) != 1:
             raise ParseError("Send one HL7 message at a time (found more than one MSH)")
-        control_id = _get(header[0], 10)
         return _message(message, control_id)
     except ParseError as exc:
         if exc.control_id or not control_id:
@@ -77,11 +78,34 @@ def parse_hl7v2(raw: bytes | str) -> ParsedMessage:
         raise ParseError(exc.reason, control_id=control_id) from None
     except RecursionError:
         raise ParseError("The HL7 message is nested too deeply", control_id=control_id) from None
-    except (hl7.ParseException, ValueError, IndexError, KeyError, TypeError, AttributeError):
-        # python-hl7 reports malformed encoding characters and segments in several ways.
+    except (
+        hl7.ParseException,
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        AssertionError,
+    ):
+        # python-hl7 reports malformed segments in several ways, asserting on some.
         raise ParseError(
             "The HL7 message cannot be read: malformed segments", control_id=control_id
         ) from None
+
+
+def _check_encoding_characters(text: str) -> None:
+    """MSH-1 and MSH-2: a field separator and 4 (or 5) distinct delimiter characters."""
+    separator = text[3]
+    encoding = text[4:].split(separator, 1)[0]
+    delimiters = separator + encoding
+    if (
+        len(encoding) not in (4, 5)
+        or len(set(delimiters)) != len(delimiters)
+        or any(c.isalnum() or c.isspace() for c in delimiters)
+    ):
+        raise ParseError(
+            f"MSH-1/MSH-2 encoding characters {clip(delimiters)!r} are not valid; expected |^~\\&"
+        )
 
 
 def _get(segment, field: int, repeat: int = 1, component: int = 1, sub: int = 1) -> str:
