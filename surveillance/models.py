@@ -168,11 +168,15 @@ class Result(models.Model):
     status = models.CharField(max_length=8, choices=ResultStatus.choices)
     esr1_status = models.CharField(max_length=14, choices=Esr1Status.choices)
     comment = models.TextField(blank=True)
+    # db_default: the synthetic cohort loads results with COPY, naming its columns.
     source = models.CharField(
-        max_length=8, choices=ResultSource.choices, default=ResultSource.MANUAL
+        max_length=8,
+        choices=ResultSource.choices,
+        default=ResultSource.MANUAL,
+        db_default=ResultSource.MANUAL,
     )
     # The laboratory's report identifier, when imported.
-    report_id = models.CharField(max_length=200, blank=True)
+    report_id = models.CharField(max_length=200, blank=True, default="", db_default="")
     superseded_draw = models.ForeignKey(
         Draw,
         on_delete=models.PROTECT,

@@ -28,12 +28,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='result',
             name='report_id',
-            field=models.CharField(blank=True, max_length=200),
+            field=models.CharField(blank=True, db_default='', default='', max_length=200),
         ),
         migrations.AddField(
             model_name='result',
             name='source',
-            field=models.CharField(choices=[('manual', 'Typed'), ('fhir', 'FHIR report'), ('hl7v2', 'HL7 v2 message'), ('csv', 'CSV batch')], default='manual', max_length=8),
+            field=models.CharField(choices=[('manual', 'Typed'), ('fhir', 'FHIR report'), ('hl7v2', 'HL7 v2 message'), ('csv', 'CSV batch')], db_default='manual', default='manual', max_length=8),
         ),
         migrations.AddField(
             model_name='result',
@@ -53,12 +53,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='resultevent',
             name='report_id',
-            field=models.CharField(blank=True, max_length=200),
+            field=models.CharField(blank=True, db_default='', default='', max_length=200),
         ),
         migrations.AddField(
             model_name='resultevent',
             name='source',
-            field=models.CharField(choices=[('manual', 'Typed'), ('fhir', 'FHIR report'), ('hl7v2', 'HL7 v2 message'), ('csv', 'CSV batch')], default='manual', max_length=8),
+            field=models.CharField(choices=[('manual', 'Typed'), ('fhir', 'FHIR report'), ('hl7v2', 'HL7 v2 message'), ('csv', 'CSV batch')], db_default='manual', default='manual', max_length=8),
         ),
         migrations.AddField(
             model_name='resultevent',
