@@ -156,6 +156,8 @@ class ResultSerializer(serializers.ModelSerializer):
             "esr1_status",
             "variants",
             "comment",
+            "source",
+            "report_id",
             "created_at",
         ]
         read_only_fields = fields

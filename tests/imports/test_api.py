@@ -61,6 +61,14 @@ def test_a_fhir_bundle_is_imported_201(lab_client, patient):
     assert body["import"] == ImportMessage.objects.get().pk
 
 
+def test_an_imported_result_says_where_it_came_from(lab_client, api, nurse, patient):
+    created = post(lab_client, FHIR, fhir_bundle()).json()
+
+    result = api(nurse).get(f"/api/v1/results/{created['result']}/").json()
+
+    assert (result["source"], result["report_id"]) == ("fhir", "GH-REPORT-1")
+
+
 def test_an_hl7_message_over_http_is_imported_201(lab_client, patient):
     response = post(lab_client, HL7, hl7_message(terminator="\r\n"), "x-application/hl7-v2+er7")
 
