@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 
 from patients.models import Patient
 from patients.selectors import patients_visible_to
-from surveillance.models import Alert, Draw, SurveillanceState, Variant
+from surveillance.models import Alert, Draw, Result, SurveillanceState, Variant
 
 
 def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
@@ -63,7 +63,14 @@ def patient_page(*, patient: Patient) -> dict:
     draws = list(
         Draw.objects.filter(patient=patient)
         .select_related("result")
-        .prefetch_related(Prefetch("result__variants", queryset=Variant.objects.order_by("id")))
+        .prefetch_related(
+            Prefetch("result__variants", queryset=Variant.objects.order_by("id")),
+            # Results a corrected laboratory report replaced, with what they said.
+            Prefetch(
+                "superseded_results",
+                queryset=Result.objects.order_by("superseded_at").prefetch_related("variants"),
+            ),
+        )
         .order_by("id")
     )
     alerts = list(

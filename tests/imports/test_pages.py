@@ -118,3 +118,30 @@ def test_administrators_do_not_see_the_inbox(client, admin_user):
     force_login_verified(client, admin_user)
     assert client.get("/imports/").status_code == 403
     assert client.get("/imports/upload/").status_code == 403
+
+
+def test_the_patient_page_shows_a_superseded_result_in_the_draws_history(client_nurse, lab):
+    patient = PatientFactory(mrn="MRN-H", birth_date=date(1960, 3, 1))
+    first = ParsedReport(
+        source_format="fhir",
+        report_id="R-H",
+        status="final",
+        mrn="MRN-H",
+        birth_date=None,
+        accession="ACC-H",
+        collected_on=days(-10),
+        reported_on=days(-3),
+        assay="",
+        variants=(ParsedVariant("ESR1", "p.Asp538Gly", None),),
+        content_hash="a",
+    )
+    corrected = ParsedReport(**{**first.__dict__, "status": "corrected", "variants": (),
+                                "content_hash": "b"})  # fmt: skip
+    for report in (first, corrected):
+        import_parsed(actor=lab, fmt="fhir", text="{}", parsed=ParsedMessage((report,)))
+    earlier = Result.objects.exclude(draw__isnull=False).get()
+
+    page = client_nurse.get(f"/patients/{patient.pk}/").content.decode()
+
+    assert f"a corrected report replaced result {earlier.pk}" in page
+    assert "ESR1 D538G" in page
