@@ -231,6 +231,8 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw]:
     if report.accession:
         candidates = list(
             Draw.objects.filter(
+                # Every assay named: the (assay, accession) unique index then finds the draw.
+                assay__in=Assay.values,
                 accession=report.accession,
                 status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED],
             ).select_related("patient")
