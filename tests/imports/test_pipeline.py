@@ -258,3 +258,14 @@ def test_the_rules_read_only_the_current_result_after_a_correction(lab, patient)
     (draw,) = inputs.draws
     assert draw.result.esr1_status == "not_detected"
     assert Result.objects.count() == 2
+
+
+def test_programme_metrics_count_only_current_results(lab, patient):
+    from programme.selectors import programme_metrics
+
+    send(lab, report(status="final", variants=()))
+    send(lab, report(status="corrected", variants=(D538G,), content_hash="h2"))
+
+    figures = programme_metrics(start=days(-30), end=days(0), today=days(0))
+
+    assert figures["turnaround_days_median_n"] == 1  # one result, not the superseded one too
