@@ -1,6 +1,6 @@
 """Reads of received messages: who may see them, and the access log."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from accounts.roles import Action, can
 from imports.models import ImportMessage, ImportReport, State
@@ -16,7 +16,8 @@ def import_messages_for(user, *, state: str | None = None) -> QuerySet[ImportMes
         Prefetch("reports", queryset=ImportReport.objects.order_by("position"))
     )
     if state in State.values:
-        messages = messages.filter(reports__state=state).distinct()
+        # An unreadable message has no reports: its own state says what became of it.
+        messages = messages.filter(Q(reports__state=state) | Q(state=state)).distinct()
     return messages.order_by("-received_at", "-id")
 
 

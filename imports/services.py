@@ -108,13 +108,14 @@ def map_assay(text: str) -> str:
 
 
 def decode(raw: bytes | str) -> str:
-    if isinstance(raw, str):
-        return raw
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # HL7 v2 interfaces often still send Latin-1.
-        return raw.decode("latin-1")
+    """The message as text to keep: UTF-8, else Latin-1 (HL7 v2 interfaces often still send
+    it); a NUL byte, which Postgres text cannot hold, kept as U+FFFD."""
+    if not isinstance(raw, str):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raw = raw.decode("latin-1")
+    return raw.replace("\x00", "\ufffd")
 
 
 def import_message(

@@ -158,6 +158,16 @@ def test_unreadable_content_is_400_and_kept(lab_client):
     assert ImportMessage.objects.get().raw == "{not json"
 
 
+def test_binary_garbage_is_400_never_500(lab_client, api, nurse):
+    for url in (FHIR, HL7, CSV):
+        response = lab_client.generic(
+            "POST", url, b"\x00\xff\xfeMSH|\x00garbage", content_type="application/octet-stream"
+        )
+        assert response.status_code == 400, (url, response.content)
+    rejected = api(nurse).get(LIST, {"state": "rejected"}).json()
+    assert rejected["count"] == 3
+
+
 def test_a_message_over_1_mb_is_413(lab_client):
     response = post(lab_client, HL7, "MSH|" + "x" * (1024 * 1024 + 10))
 
