@@ -35,7 +35,9 @@ class Channel(models.TextChoices):
     UPLOAD = "upload", "Upload page"
 
 
-@audited()
+# The raw text is written once and never changes: the history keeps the outcome, not copies
+# of up to a megabyte per change of state.
+@audited(exclude=["raw"])
 class ImportMessage(models.Model):
     format = models.CharField(max_length=6, choices=Format.choices)
     channel = models.CharField(max_length=6, choices=Channel.choices, default=Channel.API)
