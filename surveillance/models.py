@@ -255,8 +255,12 @@ class Variant(models.Model):
     )
     esr1_activating = models.BooleanField(default=False)
     esr1_vus = models.BooleanField(default=False)
+    # db_default: the synthetic cohort loads variants with COPY, which does not name it.
     reported_text = models.TextField(
-        blank=True, help_text="what the laboratory reported when not a plain variant"
+        blank=True,
+        default="",
+        db_default="",
+        help_text="what the laboratory reported when not a plain variant",
     )
 
     class Meta:
