@@ -261,3 +261,47 @@ def test_a_reference_cycle_between_groupers_ends():
 def test_unreadable_content_is_a_parse_error_with_the_reason(raw, reason):
     with pytest.raises(ParseError, match=reason):
         parse_fhir(raw)
+
+
+def test_a_bundle_with_two_reports_gives_two_reports_each_with_its_own_specimen():
+    data = bundle("fhir/esr1-final-urn-uuid.json")
+    second_specimen = {
+        "fullUrl": "urn:uuid:1d0e0000-0000-4000-8000-000000000002",
+        "resource": {
+            "resourceType": "Specimen",
+            "accessionIdentifier": {"value": "G360-24-0999"},
+            "collection": {"collectedDateTime": "2026-08-01"},
+        },
+    }
+    second = json.loads(json.dumps(report_of(data)))
+    second["identifier"][0]["value"] = "RPT-2026-000099"
+    second["specimen"] = [{"reference": second_specimen["fullUrl"]}]
+    second["result"] = []
+    data["type"] = "document"
+    data["entry"] += [
+        second_specimen,
+        {"fullUrl": "urn:uuid:1d0e0000-0000-4000-8000-000000000003", "resource": second},
+    ]
+
+    first, other = parse_fhir(json.dumps(data)).reports
+    assert (first.report_id, first.accession, len(first.variants)) == (
+        "RPT-2026-000123", "G360-24-0815", 4,
+    )  # fmt: skip
+    assert (other.report_id, other.accession, other.collected_on, other.variants) == (
+        "RPT-2026-000099", "G360-24-0999", date(2026, 8, 1), (),
+    )  # fmt: skip
+    assert first.mrn == other.mrn == "MRN-ESR1-0001"
+
+
+def test_a_vaf_with_more_decimals_than_stored_is_rounded_not_refused():
+    data = bundle("fhir/esr1-final-urn-uuid.json")
+    text = json.dumps(data).replace('"value": 1.2,', '"value": 1.234567,', 1)
+    (report,) = parse_fhir(text).reports
+    assert report.variants[0].vaf_percent == Decimal("1.2346")
+
+
+def test_nul_characters_never_reach_the_report():
+    data = bundle("fhir/esr1-final-urn-uuid.json")
+    report_of(data)["identifier"][0]["value"] = "RPT\u0000-1"
+    (report,) = parse_fhir(json.dumps(data)).reports
+    assert report.report_id == "RPT-1"

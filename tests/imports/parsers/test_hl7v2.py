@@ -180,3 +180,39 @@ def test_unreadable_messages_are_parse_errors_naming_the_control_id(raw, reason,
     with pytest.raises(ParseError, match=re.escape(reason)) as excinfo:
         parse_hl7v2(raw)
     assert excinfo.value.control_id == control_id
+
+
+@pytest.mark.parametrize(
+    ("gene_value", "symbol"),
+    [
+        ("HGNC:3467^ESR1^HGNC", "ESR1"),  # symbol in CWE.2
+        ("ESR1^^HGNC", "ESR1"),  # CWE.1 when it is a symbol
+        ("ESR1^estrogen receptor 1^HGNC", "ESR1"),  # CWE.2 is a name, not a symbol
+        ("esr1", "ESR1"),
+        ("HGNC:3467", ""),  # an id alone names no symbol
+    ],
+)
+def test_gene_symbol_from_cwe_2_or_cwe_1(gene_value, symbol):
+    raw = message(
+        MSH, PID, obr(),
+        f"OBX|1|CWE|48018-6^Gene^LN|1|{gene_value}",
+        r"OBX|2|CWE|48005-3^AA change^LN|1|^p.Asp538Gly^HGVS",
+    )  # fmt: skip
+    (variant,) = parse_hl7v2(raw).reports[0].variants
+    assert (variant.gene, variant.protein_change) == (symbol, "p.Asp538Gly")
+    if not symbol:
+        assert variant.text  # a gene-less variant always says what was reported
+
+
+def test_mrn_without_an_identifier_type_is_the_first_repetition():
+    raw = message(MSH, r"PID|1||FIRST-1^^^H~SECOND-2^^^H||Doe^Jane", obr())
+    (report,) = parse_hl7v2(raw).reports
+    assert (report.mrn, report.birth_date) == ("FIRST-1", None)
+
+
+def test_latin_1_messages_declared_in_msh_18_are_read():
+    raw = (MSH + "|||||8859/1\r" + PID.replace("Jane", "Ren\xe9e") + "\r" + obr() + "\r").encode(
+        "latin-1"
+    )
+    (report,) = parse_hl7v2(raw).reports
+    assert report.mrn == "MRN-1"
