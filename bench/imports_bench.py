@@ -265,7 +265,7 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
 
     queue = f"importbench-{uuid.uuid4().hex[:8]}"
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue  # the children send to the bench's queue
-    rows, alert_ms, timeouts = [], [], 0
+    rows, alert_ms, timeouts, not_imported = [], [], 0, []
     with (
         _default_queue(queue),
         celery_worker(queue),
@@ -308,7 +308,7 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
                 response = conn.getresponse()
                 response.read()
                 if response.status != 201:
-                    timeouts += 1
+                    not_imported.append(response.status)
                     continue
                 while True:
                     seen = watcher.execute(
@@ -330,6 +330,7 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
         "alert": {
             "n": len(alert_ms),
             "timeouts": timeouts,
+            "not_imported": not_imported,
             "p50_ms": percentile(alert_ms, 50),
             "p95_ms": percentile(alert_ms, 95),
             "max_ms": max(alert_ms) if alert_ms else None,
@@ -360,7 +361,8 @@ def print_table(results: dict, *, patients: int) -> None:
         print(
             f"\nimport -> ESR1 alert visible ({a['n']} FHIR reports, real worker): "
             f"p50 {a['p50_ms']:.0f} ms, p95 {a['p95_ms']:.0f} ms, max {a['max_ms']:.0f} ms, "
-            f"{a['timeouts']} not seen within {ALERT_TIMEOUT_SECONDS:.0f} s"
+            f"{a['timeouts']} not seen within {ALERT_TIMEOUT_SECONDS:.0f} s, "
+            f"{len(a['not_imported'])} not imported (HTTP {a['not_imported']})"
         )
     worst = min((r["per_s"] for r in results["throughput"]), default=0)
     print(
