@@ -106,14 +106,21 @@ _REFERENCE = re.compile(
 )
 # Any HGVS protein change (the grammar, not its meaning): a residue or range, then a
 # substitution, del, dup, ins, delins, fs, ext, or the whole-protein forms p.0, p.?, p.=.
-_AA = r"(?:[A-Z][a-z]{2}|[A-Z*])"
-_HGVS_ANY = re.compile(
-    rf"(?:{_AA}[0-9]+(?:_{_AA}[0-9]+)?"
-    rf"(?:{_AA}|=|\?|del|dup|(?:delins|ins)(?:{_AA}+|[0-9]+)|{_AA}?fs(?:(?:Ter|\*)(?:[0-9]+|\?))?"
-    rf"|{_AA}?ext(?:{_AA}|-)?(?:[0-9]+|\?)?)"
-    r"|0|\?|=)",
-    re.ASCII,
-)
+# One style throughout, as HGVS asks: "p.D538Gly" is a garbled field, never "kept as written"
+# (it might be D538G, and a known mutation must not slip into review unread).
+
+
+def _hgvs_any(aa: str, stop: str) -> re.Pattern:
+    return re.compile(
+        rf"(?:{aa}[0-9]+(?:_{aa}[0-9]+)?"
+        rf"(?:{aa}|=|\?|del|dup|(?:delins|ins)(?:{aa}+|[0-9]+)"
+        rf"|{aa}?fs(?:{stop}(?:[0-9]+|\?))?|{aa}?ext(?:{aa}|-)?(?:[0-9]+|\?)?)"
+        r"|0|\?|=)",
+        re.ASCII,
+    )
+
+
+_HGVS_ANY = (_hgvs_any(r"(?:[A-Z][a-z]{2})", "Ter"), _hgvs_any(r"[A-Z*]", r"(?:\*|Ter)"))
 # Stored protein changes are kept as written up to this length (Variant.protein_change).
 AS_WRITTEN_MAX = 200
 SHORT_MAX = 64
@@ -249,7 +256,7 @@ def is_hgvs_protein(text: str, gene: str | None = None) -> bool:
     rest = rest[2:]
     if rest.startswith("(") and rest.endswith(")"):
         rest = rest[1:-1]
-    return bool(_HGVS_ANY.fullmatch(rest)) or _is_protein_change(rest)
+    return any(p.fullmatch(rest) for p in _HGVS_ANY) or _is_protein_change(rest)
 
 
 def _is_protein_change(text: str) -> bool:
