@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
 
 from accounts.roles import Action, require
 from config.errors import Conflict
@@ -167,7 +166,7 @@ def import_parsed(
                 outcome = _import_report(actor=actor, fmt=fmt, report=report)
                 reports.append(_stored_report(message, position, report, outcome))
             ImportReport.objects.bulk_create(reports)
-            _settle_message_state(message, reports)
+            settle_message_state(message, reports)
     except _Rejected as exc:
         message = _store_rejected(actor, fmt, channel, text, parsed, str(exc))
     return message
@@ -261,7 +260,7 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw]:
         patient = by_mrn
     _check_birth_date(report, patient)
     if draw is None:
-        draw = _draw_by_date(report, patient) or _draw_from_report(actor, report, patient)
+        draw = draw_by_date(report, patient) or _draw_from_report(actor, report, patient)
     return patient, draw
 
 
@@ -274,7 +273,7 @@ def _check_birth_date(report: ParsedReport, patient: Patient) -> None:
         )
 
 
-def _draw_by_date(report: ParsedReport, patient: Patient) -> Draw | None:
+def draw_by_date(report: ParsedReport, patient: Patient) -> Draw | None:
     if report.collected_on is None:
         return None
     draws = list(
@@ -316,7 +315,7 @@ def _draw_from_report(actor, report: ParsedReport, patient: Patient) -> Draw:
         raise _Held(str(exc)) from exc
 
 
-def _result_rows(report: ParsedReport) -> list[dict]:
+def result_rows(report: ParsedReport) -> list[dict]:
     return [
         {
             "gene": v.gene,
@@ -328,7 +327,7 @@ def _result_rows(report: ParsedReport) -> list[dict]:
     ]
 
 
-def _result_status(report: ParsedReport) -> str:
+def result_status(report: ParsedReport) -> str:
     return ResultStatus.FAILED if report.status == "failed" else ResultStatus.FINAL
 
 
@@ -350,8 +349,8 @@ def _record(*, actor, fmt, report: ParsedReport, patient: Patient, draw: Draw) -
             actor=actor,
             draw=draw,
             reported_on=report.reported_on or clinic_today(),
-            status=_result_status(report),
-            variants=[] if report.status == "failed" else _result_rows(report),
+            status=result_status(report),
+            variants=[] if report.status == "failed" else result_rows(report),
             source=fmt,
             report_id=report.report_id[:200],
         )
@@ -378,8 +377,8 @@ def _supersede(*, actor, fmt, report: ParsedReport, result: Result) -> _Outcome:
             actor=actor,
             result=result,
             reported_on=report.reported_on or clinic_today(),
-            status=_result_status(report),
-            variants=[] if report.status == "failed" else _result_rows(report),
+            status=result_status(report),
+            variants=[] if report.status == "failed" else result_rows(report),
             source=fmt,
             report_id=report.report_id[:200],
         )
@@ -428,7 +427,7 @@ def _stored_report(
     )
 
 
-def _settle_message_state(message: ImportMessage, reports: list[ImportReport]) -> None:
+def settle_message_state(message: ImportMessage, reports: list[ImportReport]) -> None:
     worst = min(reports, key=lambda r: _SEVERITY.index(r.state))
     message.state = worst.state
     if len(reports) == 1:
@@ -467,177 +466,3 @@ def _words(exc: ValidationError) -> str:
                 parts.append(text if field == NON_FIELD_ERRORS else f"{field}: {text}")
         return "; ".join(parts)
     return " ".join(exc.messages)
-
-
-# --------------------------------------------------------------------------------------------
-# The inbox: a nurse settles an unmatched report
-# --------------------------------------------------------------------------------------------
-
-
-def import_match(
-    *,
-    actor,
-    report: ImportReport,
-    patient: Patient,
-    draw: Draw | None = None,
-) -> ImportReport:
-    """Record an unmatched report on `patient`, on `draw` (one of the patient's collected
-    draws without a result) or, without one, on a draw recorded from the report's dates."""
-    require(actor, Action.RECORD_RESULT)
-    with transaction.atomic():
-        locked = ImportReport.objects.select_for_update().get(pk=report.pk)
-        if locked.state != State.UNMATCHED:
-            raise ValidationError(
-                {
-                    NON_FIELD_ERRORS: [
-                        f"This report is already {locked.get_state_display().lower()}."
-                    ]
-                }
-            )
-        parsed = _parsed_from_stored(locked)
-        if draw is not None and draw.patient_id != patient.pk:
-            raise ValidationError({"draw": [f"Draw {draw.pk} is not this patient's."]})
-        if draw is None:
-            draw = _draw_by_date(parsed, patient) if parsed.collected_on else None
-        if draw is None:
-            if parsed.collected_on is None:
-                raise ValidationError(
-                    {"draw": ["The report gives no collection date: choose the patient's draw."]}
-                )
-            draw = draw_record(
-                actor=actor,
-                patient=patient,
-                collected_on=parsed.collected_on,
-                assay=map_assay(parsed.assay),
-                accession=parsed.accession,
-                source=locked.message.format,
-            )
-        result = result_record(
-            actor=actor,
-            draw=draw,
-            reported_on=parsed.reported_on or locked.message.received_at.date(),
-            status=_result_status(parsed),
-            variants=[] if parsed.status == "failed" else _result_rows(parsed),
-            source=locked.message.format,
-            report_id=parsed.report_id,
-        )
-        locked.state = State.IMPORTED
-        locked.reason = f"Matched by hand by {actor.get_username()}. {locked.reason}".strip()
-        locked.patient, locked.draw, locked.result = patient, draw, result
-        locked.settled_by, locked.settled_at = actor, timezone.now()
-        locked.save()
-        _settle_message_state(locked.message, list(locked.message.reports.all()))
-    return locked
-
-
-def import_reject(*, actor, report: ImportReport, reason: str) -> ImportReport:
-    require(actor, Action.RECORD_RESULT)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": ["Say why the report is rejected."]})
-    with transaction.atomic():
-        locked = ImportReport.objects.select_for_update().get(pk=report.pk)
-        if locked.state != State.UNMATCHED:
-            raise ValidationError(
-                {
-                    NON_FIELD_ERRORS: [
-                        f"This report is already {locked.get_state_display().lower()}."
-                    ]
-                }
-            )
-        locked.state = State.REJECTED
-        locked.reason = f"Rejected by {actor.get_username()}: {reason}"
-        locked.settled_by, locked.settled_at = actor, timezone.now()
-        locked.save()
-        _settle_message_state(locked.message, list(locked.message.reports.all()))
-    return locked
-
-
-def _parsed_from_stored(stored: ImportReport) -> ParsedReport:
-    from decimal import Decimal
-
-    from imports.parsers import ParsedVariant
-
-    return ParsedReport(
-        source_format=stored.message.format,
-        report_id=stored.report_id,
-        status=stored.report_status or "final",
-        mrn=stored.mrn,
-        birth_date=stored.birth_date,
-        accession=stored.accession,
-        collected_on=stored.collected_on,
-        reported_on=stored.reported_on,
-        assay=stored.assay,
-        variants=tuple(
-            ParsedVariant(
-                gene=v.get("gene", ""),
-                protein_change=v.get("protein_change", ""),
-                vaf_percent=None
-                if v.get("vaf_percent") in (None, "")
-                else Decimal(v["vaf_percent"]),
-                text=v.get("text", ""),
-            )
-            for v in stored.variants
-        ),
-        other_findings=tuple(stored.other_findings),
-        content_hash=stored.content_hash,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Preview: what a batch would do, nothing saved
-# --------------------------------------------------------------------------------------------
-
-
-class _Preview(Exception):
-    def __init__(self, rows: list[dict]):
-        super().__init__("preview")
-        self.rows = rows
-
-
-def import_preview(*, actor, fmt: str, raw: bytes | str) -> list[dict]:
-    """Each report of the message with what importing it would do (state, reason, patient,
-    draw, variants), found by running the pipeline itself and rolling it back, so the preview
-    cannot disagree with the import. Raises MessageTooLarge or ParseError."""
-    require(actor, Action.IMPORT_REPORTS)
-    size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > MAX_MESSAGE_BYTES:
-        raise MessageTooLarge(f"The file is {size} bytes; the limit is {MAX_MESSAGE_BYTES}.")
-    text = decode(raw)
-    parsed = PARSERS[fmt](text)
-    if not parsed.reports:
-        raise ParseError("The file carries no laboratory report.")
-    try:
-        with transaction.atomic():
-            message = import_parsed(actor=actor, fmt=fmt, text=text, parsed=parsed)
-            rows = [
-                {
-                    "state": r.state,
-                    "reason": r.reason,
-                    "mrn": r.mrn,
-                    "accession": r.accession,
-                    "collected_on": r.collected_on,
-                    "reported_on": r.reported_on,
-                    "patient": r.patient and str(r.patient),
-                    "patient_id": r.patient_id,
-                    "draw": _draw_words(r.draw, new=r.draw_id is not None and _is_new(r)),
-                    "variants": r.variants,
-                    "report_status": r.report_status,
-                }
-                for r in message.reports.select_related("patient", "draw")
-            ]
-            raise _Preview(rows)
-    except _Preview as preview:
-        return preview.rows
-
-
-def _is_new(report: ImportReport) -> bool:
-    return report.draw is not None and report.draw.created_at >= report.message.received_at
-
-
-def _draw_words(draw: Draw | None, *, new: bool) -> str:
-    if draw is None:
-        return ""
-    if new:
-        return f"a new draw collected {draw.collected_on} ({draw.get_assay_display()})"
-    return f"draw {draw.pk}, collected {draw.collected_on} ({draw.get_assay_display()})"

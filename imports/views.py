@@ -11,17 +11,11 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.decorators import role_required
 from accounts.roles import Action, require
 from config.errors import Conflict
+from imports.inbox import import_match, import_preview, import_reject
 from imports.models import Channel, Format, ImportReport, State
 from imports.parsers import ParseError
 from imports.selectors import import_messages_for, log_import_reads
-from imports.services import (
-    MessageTooLarge,
-    Unreadable,
-    import_match,
-    import_message,
-    import_preview,
-    import_reject,
-)
+from imports.services import MessageTooLarge, Unreadable, import_message
 from patients.models import Patient
 from surveillance.models import Draw, DrawStatus
 

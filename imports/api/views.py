@@ -25,16 +25,10 @@ from imports.api.serializers import (
     MatchSerializer,
     RejectSerializer,
 )
+from imports.inbox import import_match, import_reject
 from imports.models import Format, ImportMessage, ImportReport, State
 from imports.selectors import import_messages_for, log_import_reads
-from imports.services import (
-    HTTP_STATUS,
-    MessageTooLarge,
-    Unreadable,
-    import_match,
-    import_message,
-    import_reject,
-)
+from imports.services import HTTP_STATUS, MessageTooLarge, Unreadable, import_message
 from patients.selectors import patient_for_user
 from surveillance.models import Draw
 

@@ -9,9 +9,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from accounts.roles import Role
+from imports.inbox import import_match, import_reject
 from imports.models import ImportMessage, ImportReport
 from imports.parsers import ParsedMessage, ParsedReport, ParsedVariant
-from imports.services import import_match, import_parsed, import_reject, map_assay
+from imports.services import import_parsed, map_assay
 from patients.models import PendingEvaluation
 from surveillance.models import Alert, Draw, Result
 from tests.factories import (
