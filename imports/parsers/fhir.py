@@ -66,6 +66,8 @@ def parse_fhir(raw: bytes | str) -> ParsedMessage:
         data = json.loads(text)
     except ValueError as exc:
         raise ParseError(f"The FHIR bundle is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError("The FHIR bundle is nested too deeply") from None
     if not isinstance(data, dict):
         raise ParseError("The FHIR content must be a JSON object (a Bundle)")
     kind = data.get("resourceType")

@@ -88,3 +88,10 @@ def test_hl7_escaping_round_trips_through_the_parser(text):
     )
     (report,) = parse_hl7v2(raw).reports
     assert report.variants[0].protein_change == text
+
+
+def test_deeply_nested_content_is_a_parse_error():
+    deep = "[" * 100_000 + "]" * 100_000
+    for parse in (parse_fhir, parse_csv, parse_hl7v2):
+        answers(parse, deep)
+    answers(parse_fhir, '{"resourceType": "Bundle", "type": "collection", "x": ' + deep + "}")
