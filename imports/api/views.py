@@ -9,7 +9,7 @@ unmatched report.
 """
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
@@ -76,11 +76,14 @@ class ImportView(APIView):
             200: ImportAnswerSerializer,
             202: ImportAnswerSerializer,
             422: ImportAnswerSerializer,
+            413: OpenApiResponse(description="The message is over 1 MB; nothing was kept."),
         },
     )
     def post(self, request):
+        # An empty or form-encoded body parses to a dict: read it as an empty message.
+        raw = request.data if isinstance(request.data, bytes | str) else b""
         try:
-            message = import_message(actor=request.user, fmt=self.format_name, raw=request.data)
+            message = import_message(actor=request.user, fmt=self.format_name, raw=raw)
         except MessageTooLarge as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         except Unreadable as exc:
