@@ -168,6 +168,12 @@ def test_binary_garbage_is_400_never_500(lab_client, api, nurse):
     assert rejected["count"] == 3
 
 
+def test_an_empty_or_form_encoded_body_is_400(lab_client):
+    assert post(lab_client, FHIR, "").status_code == 400
+    form = lab_client.post(HL7, {"message": "MSH|"}, format="multipart")
+    assert form.status_code == 400
+
+
 def test_a_message_over_1_mb_is_413(lab_client):
     response = post(lab_client, HL7, "MSH|" + "x" * (1024 * 1024 + 10))
 
