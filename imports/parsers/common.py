@@ -46,6 +46,14 @@ def gene_symbol(*candidates: str | None) -> str:
     return ""
 
 
+def fusion_gene(symbols: list[str]) -> str:
+    """The gene a variant is filed under: its only gene, or for a fusion ESR1 when ESR1 is a
+    partner (an ESR1 fusion is for the oncologist's review), else the first partner named."""
+    if "ESR1" in symbols:
+        return "ESR1"
+    return symbols[0] if symbols else ""
+
+
 def parse_decimal(text: str, what: str) -> Decimal:
     try:
         value = Decimal(text.strip().rstrip("%").strip())

@@ -30,6 +30,7 @@ from imports.parsers.common import (
     VARIANT,
     clip,
     decode,
+    fusion_gene,
     gene_symbol,
     short_text,
     vaf_from,
@@ -352,7 +353,7 @@ def _variant(observation) -> tuple[ParsedVariant | None, str]:
         named = re.search(r"\(([A-Za-z][A-Za-z0-9-]*)\)", described)
         if named:
             symbols = [gene_symbol(named.group(1))]
-    gene = symbols[0] if symbols else ""
+    gene = fusion_gene(symbols)
 
     protein = ""
     component = _component(observation, PROTEIN_CHANGE)

@@ -29,6 +29,7 @@ from imports.parsers.common import (
     VARIANT,
     clip,
     decode,
+    fusion_gene,
     gene_symbol,
     parse_decimal,
     short_text,
@@ -282,7 +283,7 @@ def _group(rows) -> tuple[ParsedVariant | None, str]:
 
     symbols = [gene_symbol(_get(row, 5, 1, 2), _get(row, 5, 1, 1)) for row in by_code.get(GENE, [])]
     symbols = [s for s in symbols if s]
-    gene = symbols[0] if symbols else ""
+    gene = fusion_gene(symbols)
     protein = next((_value(r) for r in by_code.get(PROTEIN_CHANGE, []) if _value(r)), "")
     vaf = None
     for row in by_code.get(VAF, []):

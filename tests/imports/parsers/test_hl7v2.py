@@ -216,3 +216,17 @@ def test_latin_1_messages_declared_in_msh_18_are_read():
     )
     (report,) = parse_hl7v2(raw).reports
     assert report.mrn == "MRN-1"
+
+
+def test_an_esr1_fusion_is_filed_under_esr1_whichever_partner_comes_first():
+    raw = message(
+        MSH, PID, obr(),
+        r"OBX|1|CWE|48018-6^Gene^LN|1|CCDC170^CCDC170^HGNC",
+        r"OBX|2|CWE|48018-6^Gene^LN|1|HGNC:3467^ESR1^HGNC",
+        r"OBX|3|CWE|81304-8^Structural variant type^LN|1|SO:0001565^gene_fusion^SO",
+    )  # fmt: skip
+    (variant,) = parse_hl7v2(raw).reports[0].variants
+    assert (variant.gene, variant.protein_change) == ("ESR1", "")
+    assert variant.text.startswith("CCDC170::ESR1 fusion")
+    normalised = normalise_variant(variant.gene, variant.protein_change, None, variant.text)
+    assert (normalised.esr1_activating, normalised.esr1_vus) == (False, True)
