@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import RoleActionPermission
 from accounts.roles import Action
+from config.throttling import AnonRateThrottle, ImportRateThrottle
 from imports.api.serializers import (
     ImportAnswerSerializer,
     ImportMessageDetailSerializer,
@@ -67,6 +68,7 @@ class ImportView(APIView):
     permission_classes = [RoleActionPermission]
     role_actions = {"POST": Action.IMPORT_REPORTS}
     parser_classes = [RawBodyParser]
+    throttle_classes = [AnonRateThrottle, ImportRateThrottle]
     format_name = ""
 
     @extend_schema(

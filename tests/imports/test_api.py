@@ -232,3 +232,12 @@ def test_a_nurse_rejects_an_unmatched_report(lab_client, api, nurse):
     assert response.status_code == 200
     assert response.json()["state"] == "rejected"
     assert api(nurse).get(LIST, {"state": "unmatched"}).json()["count"] == 0
+
+
+def test_imports_have_their_own_rate_limit_above_a_persons(settings):
+    from imports.api.views import FhirImportView
+
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    scopes = [t.scope for t in FhirImportView.throttle_classes]
+    assert "import" in scopes and "user" not in scopes
+    assert int(rates["import"].split("/")[0]) >= 50 * 60  # 50 messages a second
