@@ -48,9 +48,11 @@ clean:
 	rm -rf $(VENV) .data staticfiles
 
 ## make bench: engine vs per-patient ORM loop vs read floor at 10,000 and 100,000 patients,
-## then on-commit latency, pages and API throughput at 100,000
+## then on-commit latency, pages and API throughput at 100,000, then laboratory imports
+## (messages/s, import-to-alert latency) at 100,000
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py --patients 10000 --patients 100000
+	$(BIN)/python bench/imports_bench.py --patients 100000
 
 ## make bench-incremental: the incremental nightly run after a simulated day of changes vs the
 ## full run vs the read floor, at 100,000 patients

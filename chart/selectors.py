@@ -10,7 +10,7 @@ from patients.models import Patient
 from patients.search import ORDER as search_order
 from patients.search import matches as name_or_mrn
 from patients.selectors import patients_visible_to
-from surveillance.models import Alert, Draw, SurveillanceState, Variant
+from surveillance.models import Alert, Draw, Result, SurveillanceState, Variant
 
 
 def patient_list(*, user, search: str = "", eligible: str = "", risk: str = "",
@@ -65,7 +65,14 @@ def patient_page(*, patient: Patient) -> dict:
     draws = list(
         Draw.objects.filter(patient=patient)
         .select_related("result")
-        .prefetch_related(Prefetch("result__variants", queryset=Variant.objects.order_by("id")))
+        .prefetch_related(
+            Prefetch("result__variants", queryset=Variant.objects.order_by("id")),
+            # Results a corrected laboratory report replaced, with what they said.
+            Prefetch(
+                "superseded_results",
+                queryset=Result.objects.order_by("superseded_at").prefetch_related("variants"),
+            ),
+        )
         .order_by("id")
     )
     alerts = list(

@@ -111,12 +111,16 @@ def _draw(d) -> dict:
     }
 
 
+def _vaf(vaf_percent) -> str:
+    return "VAF not reported" if vaf_percent is None else f"{vaf_percent.normalize():f}%"
+
+
 def _result(r) -> dict:
     variants = list(r.variants.all())
     summary = r.get_esr1_status_display()
     esr1 = [v for v in variants if v.gene.upper() == "ESR1"]
     if esr1:
-        summary += ": " + ", ".join(f"{v.short} {v.vaf_percent.normalize():f}%" for v in esr1)
+        summary += ": " + ", ".join(f"{v.short} {_vaf(v.vaf_percent)}" for v in esr1)
     return {
         "type": "result",
         "id": r.id,

@@ -144,7 +144,11 @@ def timeline_data(*, patient, data: dict, draws: list, today) -> TimelineData:
         variants = ()
         if result is not None:
             variants = tuple(
-                VariantPoint(short=v.short, vaf_percent=float(v.vaf_percent))
+                VariantPoint(
+                    short=v.short,
+                    # None (reported without a VAF) is drawn as a mark without a value
+                    vaf_percent=float(v.vaf_percent) if v.vaf_percent is not None else None,
+                )
                 for v in result.variants.all()
                 if v.gene == "ESR1"
             )

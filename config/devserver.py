@@ -1,10 +1,10 @@
 """`make run`: the local and demo stack in the foreground.
 
 Starts embedded Postgres/Redis when no URLs are configured, migrates, loads the
-demo data, then runs web (gunicorn), a Celery worker and Celery beat until
-interrupted. Ctrl-C or SIGTERM stops every child (and the embedded servers this
-run started), so nothing is left behind. `--prepare-only` stops after migrating and
-loading the demo data.
+demo data, then runs web (gunicorn), a Celery worker, Celery beat and the HL7 MLLP listener
+(on HL7_PORT, default 2575) until interrupted. Ctrl-C or SIGTERM stops every child (and the
+embedded servers this run started), so nothing is left behind. `--prepare-only` stops after
+migrating and loading the demo data.
 """
 
 import os
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     port = os.environ.get("PORT", "8000")
+    hl7_port = os.environ.get("HL7_PORT", "2575")
 
     from config import embedded
 
@@ -93,12 +94,17 @@ def main(argv: list[str] | None = None) -> int:
                 "--loglevel", "info", "--concurrency", "2",
             ],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "info"],
+            "hl7": [
+                python, "manage.py", "hl7_listener", "--port", hl7_port, "--host", "127.0.0.1",
+            ],
         }  # fmt: skip
         for cmd in commands.values():
             # Own process group each, so a signal reaches the whole tree of a child.
             children.append(subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True))
         print(
-            f"\nESR1 Watch is running at http://127.0.0.1:{port}/  (Ctrl-C stops it)\n", flush=True
+            f"\nESR1 Watch is running at http://127.0.0.1:{port}/ , HL7 MLLP on "
+            f"127.0.0.1:{hl7_port}  (Ctrl-C stops it)\n",
+            flush=True,
         )
         # Handle SIGINT even when started with it ignored (e.g. from a script).
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "surveillance",
     "chart",
     "programme",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -405,7 +406,12 @@ REST_FRAMEWORK = {
         "config.throttling.AnonRateThrottle",
         "config.throttling.UserRateThrottle",
     ],
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/minute", "user": "600/minute", "sign-in": "10/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "60/minute",
+        "user": "600/minute",
+        "sign-in": "10/minute",
+        "import": "6000/minute",
+    },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -19,6 +19,14 @@ class UserRateThrottle(throttling.UserRateThrottle):
     cache_format = RATE_KEY_PREFIX + "%(scope)s:%(ident)s"
 
 
+class ImportRateThrottle(UserRateThrottle):
+    """Laboratory imports (`/api/v1/imports/fhir|hl7v2|csv/`): a laboratory's interface sends
+    every report of the day through one account, so its limit is its own, above the
+    per-person one."""
+
+    scope = "import"
+
+
 class SignInRateThrottle(throttling.SimpleRateThrottle):
     """Password (and code) attempts on the token endpoint, per address: tighter than the
     anonymous rate. Only POST checks credentials, so only POST counts."""

@@ -27,6 +27,7 @@ api_v1 = [
     path("", include("chart.api.urls")),
     path("", include("patients.api.urls")),
     path("", include("surveillance.api.urls")),
+    path("", include("imports.api.urls")),
     path("metrics/", MetricsView.as_view(), name="metrics"),
 ]
 
@@ -36,6 +37,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("", include("surveillance.urls")),
     path("metrics/", include("programme.urls")),
+    path("imports/", include("imports.urls")),
     path("", include("accounts.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

@@ -23,7 +23,9 @@ class ResultForm(forms.Form):
 class VariantRowForm(forms.Form):
     gene = forms.CharField(max_length=16, initial="ESR1", required=False)
     protein_change = forms.CharField(
-        max_length=40, required=False, help_text="e.g. D538G, p.Asp538Gly"
+        max_length=200,
+        required=False,
+        help_text="e.g. D538G, p.Asp538Gly; another gene's fusion as the laboratory wrote it",
     )
     vaf_percent = forms.CharField(label="VAF %", max_length=12, required=False)
 

@@ -152,20 +152,75 @@ class Esr1Status(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class ResultSource(models.TextChoices):
+    MANUAL = "manual", "Typed"
+    FHIR = "fhir", "FHIR report"
+    HL7V2 = "hl7v2", "HL7 v2 message"
+    CSV = "csv", "CSV batch"
+
+
 @audited()
 class Result(models.Model):
-    """The laboratory report for one draw."""
+    """The laboratory report for one draw.
 
-    draw = models.OneToOneField(Draw, on_delete=models.PROTECT, related_name="result")
+    A draw has one current result: `draw` (one-to-one). A corrected report from the laboratory
+    supersedes it: the earlier result keeps its variants and moves to the draw's history
+    (`draw` cleared, `superseded_draw`, `superseded_by`, `superseded_at` set), so everything
+    that reads `draw.result` (the rules, the chart, the metrics) sees the current one only."""
+
+    draw = models.OneToOneField(
+        Draw, on_delete=models.PROTECT, related_name="result", null=True, blank=True
+    )
     reported_on = models.DateField()
     status = models.CharField(max_length=8, choices=ResultStatus.choices)
     esr1_status = models.CharField(max_length=14, choices=Esr1Status.choices)
     comment = models.TextField(blank=True)
+    # db_default: the synthetic cohort loads results with COPY, naming its columns.
+    source = models.CharField(
+        max_length=8,
+        choices=ResultSource.choices,
+        default=ResultSource.MANUAL,
+        db_default=ResultSource.MANUAL,
+    )
+    # The laboratory's report identifier, when imported.
+    report_id = models.CharField(max_length=200, blank=True, default="", db_default="")
+    superseded_draw = models.ForeignKey(
+        Draw,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_results",
+    )
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["draw_id"]
+        indexes = [models.Index(fields=["report_id"], name="result_report_id_idx")]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(source__in=ResultSource.values), name="result_source_valid"
+            ),
+            # Current (on its draw) or superseded (in its draw's history), never both.
+            models.CheckConstraint(
+                condition=(
+                    Q(draw__isnull=False)
+                    & Q(superseded_draw__isnull=True)
+                    & Q(superseded_by__isnull=True)
+                    & Q(superseded_at__isnull=True)
+                )
+                # superseded_by is set by the statement after the one that moves the result
+                # off its draw, in the same transaction (the draw's result is unique).
+                | (
+                    Q(draw__isnull=True)
+                    & Q(superseded_draw__isnull=False)
+                    & Q(superseded_at__isnull=False)
+                ),
+                name="result_current_or_superseded",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=ResultStatus.values), name="result_status_valid"
             ),
@@ -182,36 +237,62 @@ class Result(models.Model):
     def __str__(self) -> str:
         return f"Result {self.id} ({self.esr1_status}, {self.reported_on})"
 
+    @property
+    def is_superseded(self) -> bool:
+        return self.superseded_at is not None
+
+    @property
+    def draw_id_of_record(self) -> int | None:
+        """The draw this result reports, current or superseded."""
+        return self.draw_id or self.superseded_draw_id
+
 
 @audited()
 class Variant(models.Model):
     result = models.ForeignKey(Result, on_delete=models.CASCADE, related_name="variants")
     gene = models.CharField(max_length=16)
-    protein_change = models.CharField(max_length=32, help_text="canonical HGVS, e.g. p.Asp538Gly")
-    short = models.CharField(max_length=16, help_text="short form, e.g. D538G")
-    vaf_percent = models.DecimalField(max_digits=7, decimal_places=4)
+    protein_change = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="canonical HGVS, e.g. p.Asp538Gly; as the lab wrote it when not a plain change",
+    )
+    short = models.CharField(max_length=64, help_text="short form, e.g. D538G")
+    vaf_percent = models.DecimalField(
+        max_digits=7, decimal_places=4, null=True, blank=True, help_text="null: not reported"
+    )
     esr1_activating = models.BooleanField(default=False)
     esr1_vus = models.BooleanField(default=False)
+    # db_default: the synthetic cohort loads variants with COPY, which does not name it.
+    reported_text = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="what the laboratory reported when not a plain variant",
+    )
 
     class Meta:
         ordering = ["result_id", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(vaf_percent__gt=0) & Q(vaf_percent__lte=100), name="variant_vaf_range"
+                condition=Q(vaf_percent__isnull=True)
+                | (Q(vaf_percent__gt=0) & Q(vaf_percent__lte=100)),
+                name="variant_vaf_range",
             ),
             models.UniqueConstraint(
-                fields=["result", "gene", "protein_change"], name="variant_once_per_result"
+                fields=["result", "gene", "protein_change"],
+                condition=~Q(protein_change=""),
+                name="variant_once_per_result",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.gene} {self.short} {self.vaf_display}%"
+        return f"{self.gene} {self.short} {self.vaf_display}"
 
     @property
     def vaf_display(self) -> str:
-        from surveillance.rules import format_vaf
+        from surveillance.rules import format_vaf_percent
 
-        return format_vaf(self.vaf_percent)
+        return format_vaf_percent(self.vaf_percent)
 
 
 class AlertKind(models.TextChoices):

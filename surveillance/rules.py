@@ -36,6 +36,7 @@ __all__ = [
     "VariantIn",
     "evaluate",
     "format_vaf",
+    "format_vaf_percent",
     "is_surveillance_regimen",
     "risk_factor_label",
     "rule_sentence",
@@ -148,7 +149,7 @@ class VariantIn(NamedTuple):
     gene: str
     protein_change: str  # canonical HGVS, e.g. p.Asp538Gly
     short: str  # e.g. D538G
-    vaf_percent: float
+    vaf_percent: float | None  # None: reported without a VAF
     esr1_activating: bool
     esr1_vus: bool
 
@@ -747,7 +748,7 @@ def _vus_alerts(ctx: _Context) -> list[AlertSpec]:
             continue
         if result.id in reviewed:
             continue
-        listed = ", ".join(f"{v.short} ({format_vaf(v.vaf_percent)}%)" for v in vus)
+        listed = ", ".join(f"{v.short} ({format_vaf_percent(v.vaf_percent)})" for v in vus)
         rationale = (
             f"Result {result.id} (reported {result.reported_on.isoformat()},"
             f" {_draw_phrase(finding.draw)}) lists ESR1 {listed}, not among the known"
@@ -968,6 +969,13 @@ def format_vaf(vaf_percent: float) -> str:
     return text
 
 
+def format_vaf_percent(vaf_percent: float | None) -> str:
+    """ "0.4%", or what to say when the laboratory reported the variant without a VAF."""
+    if vaf_percent is None:
+        return "VAF not reported"
+    return f"{format_vaf(vaf_percent)}%"
+
+
 def _activating(result: ResultIn) -> list[VariantIn]:
     return [v for v in result.variants if v.esr1_activating]
 
@@ -976,14 +984,16 @@ def _variants_title(finding: _Finding) -> str:
     variants = _activating(finding.result)
     if not variants:
         return "ESR1 mutation"
-    return "ESR1 " + " + ".join(f"{v.short} ({format_vaf(v.vaf_percent)}%)" for v in variants)
+    return "ESR1 " + " + ".join(
+        f"{v.short} ({format_vaf_percent(v.vaf_percent)})" for v in variants
+    )
 
 
 def _variants_inline(result: ResultIn) -> str:
     variants = _activating(result)
     if not variants:
         return "ESR1 mutation (variant not listed)"
-    return "ESR1 " + ", ".join(f"{v.short} {format_vaf(v.vaf_percent)}%" for v in variants)
+    return "ESR1 " + ", ".join(f"{v.short} {format_vaf_percent(v.vaf_percent)}" for v in variants)
 
 
 def _assay_label(assay: str | None) -> str:
@@ -1025,7 +1035,7 @@ def _variant_evidence(variant: VariantIn, finding: _Finding) -> dict:
         "short": variant.short,
         "protein_change": variant.protein_change,
         # float(): the ORM may hand over a Decimal, which json.dumps refuses.
-        "vaf_percent": float(variant.vaf_percent),
+        "vaf_percent": None if variant.vaf_percent is None else float(variant.vaf_percent),
         "result_id": finding.result.id,
         "collected_on": _iso(finding.draw.collected_on),
     }

@@ -69,7 +69,8 @@ def appointment_in(row) -> rules.AppointmentIn:
 
 def variant_in(row) -> rules.VariantIn:
     _, gene, change, short, vaf, activating, vus = row
-    return rules.VariantIn(gene, change, short, float(vaf), activating, vus)
+    vaf = None if vaf is None else float(vaf)  # reported without a VAF
+    return rules.VariantIn(gene, change, short, vaf, activating, vus)
 
 
 def result_in(row, variants=()) -> rules.ResultIn:

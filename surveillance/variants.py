@@ -5,8 +5,13 @@ one reading of what a lab meant.
 
 Supported changes are the ones ctDNA panels report for ESR1 surveillance: missense
 (D538G), single-residue in-frame deletion (V422del), nonsense (Q75*) and synonymous
-(D538=). Frameshifts, ranges, insertions and extensions are rejected rather than guessed at,
-because a misread variant is worse than a 400 the lab can correct.
+(D538=), with or without a reference-sequence prefix (NP_000116.2:p.Asp538Gly).
+
+Laboratories report more than that. Other valid HGVS protein changes (frameshifts,
+ranges, insertions, delins such as p.Leu536_Asp538delinsPro) are kept exactly as written
+and never read into a known mutation; so is anything reported for another gene (fusions,
+copy-number changes). Only an ESR1 change that is not HGVS at all is an error, because a
+misread ESR1 variant is worse than a report the lab must correct.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ __all__ = [
     "ProteinChange",
     "VariantParseError",
     "esr1_status",
+    "is_hgvs_protein",
     "is_esr1_activating",
     "normalise_gene",
     "normalise_variant",
     "parse_protein_change",
+    "strip_reference",
 ]
 
 
@@ -91,6 +98,32 @@ _EXAMPLES = "expected a form like D538G, p.D538G or p.Asp538Gly"
 # so "p.D538G" and "Asp538Gly" are never mistaken for one.
 _GENE_PREFIX = re.compile(r"(?P<gene>[A-Za-z][A-Za-z0-9-]*)(?:\s*:\s*|\s+)(?P<rest>\S.*)", re.ASCII)
 _HGVS_P = re.compile(r"p\.", re.IGNORECASE)
+# A protein reference sequence before the change: RefSeq NP_/XP_ (or a transcript NM_, which
+# labs write too) with its version, or Ensembl ENSP, optionally naming the gene in brackets.
+_REFERENCE = re.compile(
+    r"(?P<ref>(?:[NX][PM]_[0-9]+|ENS[PT][0-9]+)(?:\.[0-9]+)?)(?:\((?P<gene>[A-Za-z0-9-]+)\))?:",
+    re.ASCII,
+)
+# Any HGVS protein change (the grammar, not its meaning): a residue or range, then a
+# substitution, del, dup, ins, delins, fs, ext, or the whole-protein forms p.0, p.?, p.=.
+# One style throughout, as HGVS asks: "p.D538Gly" is a garbled field, never "kept as written"
+# (it might be D538G, and a known mutation must not slip into review unread).
+
+
+def _hgvs_any(aa: str, stop: str) -> re.Pattern:
+    return re.compile(
+        rf"(?:{aa}[0-9]+(?:_{aa}[0-9]+)?"
+        rf"(?:{aa}|=|\?|del|dup|(?:delins|ins)(?:{aa}+|[0-9]+)"
+        rf"|{aa}?fs(?:{stop}(?:[0-9]+|\?))?|{aa}?ext(?:{aa}|-)?(?:[0-9]+|\?)?)"
+        r"|0|\?|=)",
+        re.ASCII,
+    )
+
+
+_HGVS_ANY = (_hgvs_any(r"(?:[A-Z][a-z]{2})", "Ter"), _hgvs_any(r"[A-Z*]", r"(?:\*|Ter)"))
+# Stored protein changes are kept as written up to this length (Variant.protein_change).
+AS_WRITTEN_MAX = 200
+SHORT_MAX = 64
 # ASCII only: str patterns would otherwise accept Arabic-Indic digits and non-Latin letters.
 _BODY = re.compile(r"(?P<ref>[A-Za-z]+)(?P<position>[0-9]+)(?P<alt>[A-Za-z]+|\*|=)", re.ASCII)
 
@@ -164,10 +197,9 @@ def parse_protein_change(text: str, gene: str | None = None) -> ProteinChange:
     if text is None or not text.strip():
         raise VariantParseError(f"Protein change is required; {_EXAMPLES}")
     original = text.strip()
-    rest = original
+    rest, labelled_gene = strip_reference(original)
 
-    labelled_gene = None
-    prefix = _GENE_PREFIX.fullmatch(rest)
+    prefix = _GENE_PREFIX.fullmatch(rest) if labelled_gene is None else None
     if prefix:
         labelled_gene, rest = prefix["gene"].upper(), prefix["rest"]
 
@@ -198,6 +230,33 @@ def parse_protein_change(text: str, gene: str | None = None) -> ProteinChange:
                 f"send the change without a gene prefix or fix the gene"
             )
     return change
+
+
+def strip_reference(text: str) -> tuple[str, str | None]:
+    """ "NP_000116.2:p.Asp538Gly" -> ("p.Asp538Gly", None); "NM_000125.4(ESR1):p.D538G" ->
+    ("p.D538G", "ESR1"). The version is not checked: labs cite whichever they aligned to."""
+    match = _REFERENCE.match(text)
+    if not match:
+        return text, None
+    gene = match["gene"].upper() if match["gene"] else None
+    return text[match.end() :].strip(), gene
+
+
+def is_hgvs_protein(text: str, gene: str | None = None) -> bool:
+    """Whether text is written as an HGVS protein change, supported here or not, and of
+    `gene` when it names one ("PIK3CA:p.H1047R" is no ESR1 change, "Y537S D538G" is two)."""
+    rest, labelled = strip_reference((text or "").strip())
+    prefix = _GENE_PREFIX.fullmatch(rest) if labelled is None else None
+    if prefix:
+        labelled, rest = prefix["gene"].upper(), prefix["rest"]
+    if labelled is not None and gene is not None and labelled != normalise_gene(gene):
+        return False
+    if not _HGVS_P.match(rest):
+        return _is_protein_change(rest)
+    rest = rest[2:]
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    return any(p.fullmatch(rest) for p in _HGVS_ANY) or _is_protein_change(rest)
 
 
 def _is_protein_change(text: str) -> bool:
@@ -283,36 +342,84 @@ def is_esr1_activating(gene: str, change: ProteinChange) -> bool:
 @dataclass(frozen=True)
 class NormalisedVariant:
     gene: str
-    protein_change: str
+    protein_change: str  # canonical HGVS, or as the lab wrote it when not read (as_written)
     short: str
-    vaf_percent: Decimal | float
+    vaf_percent: Decimal | float | None  # None: the lab did not report one
     esr1_activating: bool
     esr1_vus: bool
+    reported_text: str = ""  # what the lab wrote when it is not a plain variant
+    as_written: bool = False  # True when protein_change is kept as written, not read
 
 
 def normalise_variant(
-    gene: str, protein_change: str, vaf_percent: Decimal | float
+    gene: str,
+    protein_change: str | None,
+    vaf_percent: Decimal | float | None,
+    reported_text: str = "",
 ) -> NormalisedVariant:
-    symbol = normalise_gene(gene)
-    change = parse_protein_change(protein_change, gene=symbol)
-    activating = is_esr1_activating(symbol, change)
+    """One reported variant in stored form.
+
+    A supported change is read into its canonical form. Anything else is kept as written
+    and never counts as a known mutation: another gene's fusion or copy-number change, an
+    ESR1 frameshift or delins, a variant with no protein change. An ESR1 change that is not
+    HGVS at all raises VariantParseError: it might be a known mutation misspelt.
+    """
+    reported_text = (reported_text or "").strip()
+    written = (protein_change or "").strip()
+    # Blank only with reported text: a complex variant or haplotype reported without a gene.
+    symbol = "" if not (gene or "").strip() and reported_text else normalise_gene(gene)
+    if written:
+        try:
+            change = parse_protein_change(written, gene=symbol or None)
+        except VariantParseError:
+            if symbol == ESR1 and not is_hgvs_protein(written, gene=symbol):
+                raise
+        else:
+            activating = is_esr1_activating(symbol, change) if symbol else False
+            return NormalisedVariant(
+                gene=symbol,
+                protein_change=change.canonical,
+                short=change.short,
+                vaf_percent=vaf_percent,
+                esr1_activating=activating,
+                # SPEC: every other ESR1 variant goes to review, synonymous ones included;
+                # whether its VAF is high enough to alert on is the rules' decision.
+                esr1_vus=symbol == ESR1 and not activating,
+                reported_text=reported_text,
+            )
+    short = _short_as_written(written or reported_text)
+    if len(written) > AS_WRITTEN_MAX:
+        reported_text = reported_text or written
+        written = written[: AS_WRITTEN_MAX - 1] + "…"
     return NormalisedVariant(
         gene=symbol,
-        protein_change=change.canonical,
-        short=change.short,
+        protein_change=written,
+        short=short,
         vaf_percent=vaf_percent,
-        esr1_activating=activating,
-        # SPEC: every other ESR1 variant goes to review, synonymous ones included; whether
-        # its VAF is high enough to alert on is the rules' decision, not this module's.
-        esr1_vus=symbol == ESR1 and not activating,
+        esr1_activating=False,
+        # An ESR1 change outside the known list (indel, fusion, amplification) is for review.
+        esr1_vus=symbol == ESR1,
+        reported_text=reported_text if reported_text != written else "",
+        as_written=True,
     )
+
+
+def _short_as_written(text: str) -> str:
+    rest, _ = strip_reference(text)
+    if _HGVS_P.match(rest):
+        rest = rest[2:]
+        if rest.startswith("(") and rest.endswith(")"):
+            rest = rest[1:-1]
+    rest = " ".join(rest.split()) or "reported"
+    return rest if len(rest) <= SHORT_MAX else rest[: SHORT_MAX - 1] + "…"
 
 
 def esr1_status(result_status: str, variants: Iterable[NormalisedVariant]) -> str:
     if result_status == "failed":
         return "failed"
+    # A known mutation reported present without a VAF still counts as detected.
     if result_status == "final" and any(
-        variant.esr1_activating and variant.vaf_percent is not None and variant.vaf_percent > 0
+        variant.esr1_activating and (variant.vaf_percent is None or variant.vaf_percent > 0)
         for variant in variants
     ):
         return "detected"

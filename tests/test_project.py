@@ -61,7 +61,7 @@ def test_docker_compose_file_is_accepted():
         cwd=root,
     )
     assert result.returncode == 0, result.stderr
-    services = {"postgres", "redis", "migrate", "web", "worker", "beat"}
+    services = {"postgres", "redis", "migrate", "web", "worker", "beat", "hl7"}
     assert set(result.stdout.split()) == services
 
 
@@ -74,6 +74,7 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
     for path in [
         "/api/v1/patients/{id}/timeline/", "/api/v1/treatments/", "/api/v1/assessments/",
         "/api/v1/appointments/", "/api/v1/draws/", "/api/v1/results/",
-        "/api/v1/alerts/{id}/resolve/", "/api/v1/worklist/",
+        "/api/v1/alerts/{id}/resolve/", "/api/v1/worklist/", "/api/v1/imports/fhir/",
+        "/api/v1/imports/hl7v2/", "/api/v1/imports/csv/", "/api/v1/imports/{id}/match/",
     ]:  # fmt: skip
         assert f"  {path}:" in schema, path

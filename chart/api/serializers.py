@@ -136,7 +136,13 @@ class TimelineVariantSerializer(serializers.Serializer):
     gene = serializers.CharField()
     protein_change = serializers.CharField(help_text="Canonical HGVS, e.g. p.Asp538Gly.")
     short = serializers.CharField(help_text="Short form, e.g. D538G.")
-    vaf_percent = serializers.DecimalField(max_digits=7, decimal_places=4, coerce_to_string=False)
+    vaf_percent = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        coerce_to_string=False,
+        allow_null=True,
+        help_text="null when the laboratory reported the variant without a VAF",
+    )
     esr1_activating = serializers.BooleanField()
     esr1_vus = serializers.BooleanField()
 

@@ -34,7 +34,7 @@ class AssessmentMark:
 @dataclass(frozen=True)
 class VariantPoint:
     short: str  # short protein change, e.g. "D538G"
-    vaf_percent: float
+    vaf_percent: float | None  # None: reported without a VAF
 
 
 @dataclass(frozen=True)

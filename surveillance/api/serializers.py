@@ -90,23 +90,50 @@ class DrawCancelSerializer(serializers.Serializer):
 
 
 class VariantSerializer(serializers.ModelSerializer):
-    vaf_percent = serializers.DecimalField(max_digits=7, decimal_places=4, coerce_to_string=False)
+    vaf_percent = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        coerce_to_string=False,
+        allow_null=True,
+        help_text="null when the laboratory reported the variant without a VAF",
+    )
 
     class Meta:
         model = Variant
-        fields = ["gene", "protein_change", "short", "vaf_percent", "esr1_activating", "esr1_vus"]
+        fields = [
+            "gene",
+            "protein_change",
+            "short",
+            "vaf_percent",
+            "esr1_activating",
+            "esr1_vus",
+            "reported_text",
+        ]
         read_only_fields = fields
 
 
 class VariantInputSerializer(serializers.Serializer):
     gene = serializers.CharField(help_text="gene symbol, e.g. ESR1")
     protein_change = serializers.CharField(
-        help_text="any common spelling: D538G, p.D538G, p.Asp538Gly, ESR1:p.(Asp538Gly)"
+        allow_blank=True,
+        required=False,
+        help_text=(
+            "any common spelling: D538G, p.D538G, p.Asp538Gly, NP_000116.2:p.Asp538Gly; "
+            "another gene's fusion or copy-number change is kept as written"
+        ),
     )
     vaf_percent = serializers.DecimalField(
         max_digits=None,
         decimal_places=None,
-        help_text="variant allele fraction in percent: above 0, at most 100",
+        required=False,
+        allow_null=True,
+        help_text="variant allele fraction in percent: above 0, at most 100; omit if not reported",
+    )
+    reported_text = serializers.CharField(
+        allow_blank=True,
+        required=False,
+        max_length=2000,
+        help_text="what the laboratory reported when not a plain variant (fusion, copy number)",
     )
 
 
@@ -129,6 +156,8 @@ class ResultSerializer(serializers.ModelSerializer):
             "esr1_status",
             "variants",
             "comment",
+            "source",
+            "report_id",
             "created_at",
         ]
         read_only_fields = fields

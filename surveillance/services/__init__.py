@@ -3,11 +3,13 @@ in the shape of config.errors), then one transaction with its audit record and t
 re-evaluation mark.
 
 - records.py: draws and results (`draw_record`, `draw_cancel`, `result_record`);
+- corrections.py: a corrected laboratory report superseding a result (`result_supersede`);
 - decisions.py: resolving alerts (`alert_resolve`, and who may make which decision).
 
 Callers import from here: `from surveillance.services import alert_resolve, draw_record`.
 """
 
+from surveillance.services.corrections import result_supersede
 from surveillance.services.decisions import (
     StaleEvidence,
     alert_resolve,
@@ -32,4 +34,5 @@ __all__ = [
     "draw_record",
     "may_resolve",
     "result_record",
+    "result_supersede",
 ]

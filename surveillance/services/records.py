@@ -32,6 +32,7 @@ from surveillance.models import (
     Draw,
     DrawStatus,
     Result,
+    ResultSource,
     ResultStatus,
     Variant,
 )
@@ -82,11 +83,18 @@ class DuplicateDraw(Conflict):
 
 
 def draw_record(
-    *, actor, patient: Patient, collected_on: date, assay: str, accession: str = ""
+    *,
+    actor,
+    patient: Patient,
+    collected_on: date,
+    assay: str,
+    accession: str = "",
+    source: str = ResultSource.MANUAL,
 ) -> Draw:
     """Record a collected blood sample. A planned draw of the patient is fulfilled in place
-    (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made."""
-    require(actor, Action.RECORD_DRAW)
+    (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made.
+    `source` other than manual: recorded from a laboratory report being imported."""
+    require(actor, _recording_action(source, Action.RECORD_DRAW))
     accession = (accession or "").strip()
     errors = Errors()
     _check_draw(errors, patient=patient, collected_on=collected_on, assay=assay)
@@ -242,10 +250,13 @@ def result_record(
     status: str,
     variants: Iterable[Mapping] = (),
     comment: str = "",
+    source: str = ResultSource.MANUAL,
+    report_id: str = "",
 ) -> Result:
     """Record the laboratory report for a collected draw: variants in canonical form, the
-    derived ESR1 status, and the draw marked resulted."""
-    require(actor, Action.RECORD_RESULT)
+    derived ESR1 status, and the draw marked resulted. `source` and `report_id` say where an
+    imported report came from (imports/services.py)."""
+    require(actor, _recording_action(source, Action.RECORD_RESULT))
     rows = list(variants or [])
     comment = (comment or "").strip()
 
@@ -279,27 +290,41 @@ def result_record(
                 status=status,
                 esr1_status=esr1,
                 comment=comment,
+                source=source,
+                report_id=report_id,
             )
-            Variant.objects.bulk_create(
-                [
-                    Variant(
-                        result=result,
-                        gene=v.gene,
-                        protein_change=v.protein_change,
-                        short=v.short,
-                        vaf_percent=v.vaf_percent,
-                        esr1_activating=v.esr1_activating,
-                        esr1_vus=v.esr1_vus,
-                    )
-                    for v in normalised
-                ]
-            )
+            create_variants(result, normalised)
             locked.status = DrawStatus.RESULTED
             locked.save(update_fields=["status", "updated_at"])
             patient_changed(locked.patient_id)
     except IntegrityError as exc:
         raise _integrity_error(exc) from exc
     return result
+
+
+def create_variants(result: Result, normalised: list[esr1_variants.NormalisedVariant]) -> None:
+    """Store a result's variants, normalised by `_normalise_rows` (also a corrected report's)."""
+    Variant.objects.bulk_create(
+        [
+            Variant(
+                result=result,
+                gene=v.gene,
+                protein_change=v.protein_change,
+                short=v.short,
+                vaf_percent=v.vaf_percent,
+                esr1_activating=v.esr1_activating,
+                esr1_vus=v.esr1_vus,
+                reported_text=v.reported_text,
+            )
+            for v in normalised
+        ]
+    )
+
+
+def _recording_action(source: str, typed: str) -> str:
+    """Typing a result needs the role's recording permission; an imported laboratory report
+    is recorded under the permission to import reports (an interface account has only that)."""
+    return typed if source == ResultSource.MANUAL else Action.IMPORT_REPORTS
 
 
 def _result_draw_error(draw: Draw) -> str | None:
@@ -355,49 +380,60 @@ def _normalise_rows(
             row_errors.append(problem(index, NON_FIELD_ERRORS, expected))
             continue
         errors_before = len(row_errors)
-        gene = protein_change = None
-        try:
-            gene = _gene_symbol(row.get("gene"))
-        except esr1_variants.VariantParseError as exc:
-            row_errors.append(problem(index, "gene", str(exc)))
-        if gene is not None:
-            try:
-                change = _protein_change(row.get("protein_change"), gene=gene)
-                protein_change = change.canonical
-            except esr1_variants.VariantParseError as exc:
-                row_errors.append(problem(index, "protein_change", str(exc)))
+        variant = None
+        text = row.get("reported_text") or ""
+        if not isinstance(text, str):
+            row_errors.append(problem(index, "reported_text", "Give the reported text as text."))
+            text = ""
         vaf, vaf_error = _parse_vaf(row.get("vaf_percent"))
         if vaf_error:
             row_errors.append(problem(index, "vaf_percent", vaf_error))
-        if protein_change is not None:
-            key = (gene, protein_change)
+        try:
+            gene = _gene_symbol(row.get("gene"), optional=bool(text.strip()))
+        except esr1_variants.VariantParseError as exc:
+            row_errors.append(problem(index, "gene", str(exc)))
+        else:
+            try:
+                variant = esr1_variants.normalise_variant(
+                    gene, _protein_change(row.get("protein_change")), vaf, text
+                )
+            except esr1_variants.VariantParseError as exc:
+                row_errors.append(problem(index, "protein_change", str(exc)))
+        if variant is not None and variant.protein_change:
+            key = (variant.gene, variant.protein_change)
             if key in seen:
                 row_errors.append(
                     problem(
                         index,
                         "protein_change",
-                        f"{gene} {change.short} is already listed as variant {seen[key] + 1}; "
-                        f"list each variant once.",
+                        f"{variant.gene} {variant.short} is already listed as variant "
+                        f"{seen[key] + 1}; list each variant once.",
                     )
                 )
             else:
                 seen[key] = index
-        if len(row_errors) == errors_before:
-            normalised.append(esr1_variants.normalise_variant(gene, row.get("protein_change"), vaf))
+        if variant is not None and len(row_errors) == errors_before:
+            normalised.append(variant)
     return (normalised, []) if not row_errors else ([], row_errors)
 
 
-def _protein_change(value, *, gene: str) -> esr1_variants.ProteinChange:
+def _protein_change(value) -> str:
+    """The change as written; reading it is normalise_variant's job. Blank is allowed: a
+    laboratory may report a gene's finding (a copy-number gain) without a protein change."""
     if value is not None and not isinstance(value, str):
         raise esr1_variants.VariantParseError(
             "Give the protein change as text, e.g. D538G or p.Asp538Gly."
         )
-    return esr1_variants.parse_protein_change(value, gene=gene)
+    return (value or "").strip()
 
 
-def _gene_symbol(value) -> str:
+def _gene_symbol(value, *, optional: bool = False) -> str:
+    """The gene's symbol; blank only when `optional` (a laboratory's complex variant or
+    haplotype reported without one, kept as text)."""
     if value is not None and not isinstance(value, str):
         raise esr1_variants.VariantParseError("Give the gene as a symbol, e.g. ESR1.")
+    if optional and not (value or "").strip():
+        return ""
     symbol = esr1_variants.normalise_gene(value)
     if len(symbol) > GENE_MAX_LENGTH or not _GENE_SYMBOL.fullmatch(symbol):
         raise esr1_variants.VariantParseError(
@@ -408,7 +444,10 @@ def _gene_symbol(value) -> str:
 
 
 def _parse_vaf(value) -> tuple[Decimal | None, str | None]:
-    if value is None or value == "" or isinstance(value, bool):
+    """The VAF in percent; None when not reported (the variant still counts as present)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if isinstance(value, bool):
         return None, "Give the variant allele fraction in percent, e.g. 0.4 for 0.4%."
     try:
         vaf = Decimal(str(value).strip())

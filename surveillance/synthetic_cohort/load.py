@@ -354,6 +354,10 @@ def _delete_tree(cursor, model, pk_sql: str, params: list, counts: dict, *, dept
         if rel.many_to_many or not getattr(rel.field, "db_constraint", True):
             continue
         child = rel.related_model
+        if child is model:
+            # A row pointing at another of the same table (a result superseded by a later
+            # one) goes with it: the foreign keys are checked at commit, not row by row.
+            continue
         select = f"SELECT {child._meta.pk.column} FROM {child._meta.db_table}"  # noqa: S608
         child_sql = f"{select} WHERE {rel.field.column} IN ({pk_sql})"
         _delete_tree(cursor, child, child_sql, params, counts, depth=depth + 1)

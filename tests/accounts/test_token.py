@@ -248,4 +248,5 @@ def test_signed_in_api_users_have_a_rate_limit(nurse, oncologist, monkeypatch):
 def test_rate_limit_defaults():
     assert UserRateThrottle.THROTTLE_RATES == {
         "anon": "60/minute", "user": "600/minute", "sign-in": "10/minute",
+        "import": "6000/minute",
     }  # fmt: skip

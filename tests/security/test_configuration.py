@@ -280,6 +280,7 @@ def test_make_run_serves_on_port(monkeypatch):
             return 0
 
     monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("HL7_PORT", "9575")
     monkeypatch.setattr(embedded, "ensure_embedded_services", lambda: [])
     monkeypatch.setattr(devserver, "_run", lambda cmd: None)
     monkeypatch.setattr(devserver.subprocess, "Popen", ExitedProcess)
@@ -289,6 +290,9 @@ def test_make_run_serves_on_port(monkeypatch):
 
     (web,) = [cmd for cmd in started if "gunicorn" in cmd]
     assert web[web.index("--bind") + 1] == "127.0.0.1:9123"
+    (hl7,) = [cmd for cmd in started if "hl7_listener" in cmd]
+    assert hl7[hl7.index("--port") + 1] == "9575"
+    assert hl7[hl7.index("--host") + 1] == "127.0.0.1"
 
 
 def test_make_run_with_debug_off_starts_without_demo_data_and_says_so_in_one_line(
@@ -324,6 +328,7 @@ def test_docker_compose_publishes_port_on_loopback_unless_told_otherwise():
 
     assert result.returncode == 0, result.stderr
     assert "127.0.0.1:9123:8000" in result.stdout
+    assert "127.0.0.1:2575:2575" in result.stdout  # the HL7 MLLP listener
 
     public = _compose_config(
         SECRET_KEY="compose-check", POSTGRES_PASSWORD="p", APP_DB_PASSWORD="a", PORT="9123",

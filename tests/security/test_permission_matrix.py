@@ -271,10 +271,57 @@ def kw(**getters) -> Callable[[World], dict]:
     return lambda w: {name: getter(w) for name, getter in getters.items()}
 
 
+IMPORT_POST = roles(401, WRITE, WRITE, 403, interface=WRITE)
+IMPORT_CSV = (
+    "mrn,accession,collected_on,reported_on,status,gene,protein_change,vaf_percent\n"
+    "MX-NOBODY,MX-ACC-9,2026-01-05,2026-01-09,final,,,\n"
+)
+
+
+def unmatched_import(w: World):
+    """A laboratory message waiting in the inbox (made once per test)."""
+    from imports.models import ImportMessage
+    from imports.parsers import ParsedMessage, ParsedReport
+    from imports.services import import_parsed
+
+    existing = ImportMessage.objects.filter(control_id="MATRIX").first()
+    if existing is not None:
+        return existing
+    report = ParsedReport(
+        source_format="hl7v2", report_id="MX-R1", status="final", mrn="MX-NOBODY",
+        birth_date=None, accession="MX-ACC-8", collected_on=days(-21), reported_on=days(-1),
+        assay="", variants=(),
+    )  # fmt: skip
+    return import_parsed(
+        actor=w.users[IFACE], fmt="hl7v2", text="MSH|^~\\&|MATRIX",
+        parsed=ParsedMessage((report,), control_id="MATRIX"),
+    )  # fmt: skip
+
+
 EXPECTATIONS: dict[str, list[Case]] = {
     # --- pages ---------------------------------------------------------------------------
     "home": [Case(methods={"GET": SIGNED_IN_PAGE})],
     "patient-list": [Case(methods={"GET": page_read()})],
+    "import-inbox": [Case(methods={"GET": page_read()})],
+    "import-upload": [
+        Case(
+            methods={"GET": page_read(), "POST": page_write(nurse=True)},
+            bodies={"POST": lambda w: {"content": IMPORT_CSV, "preview": "1"}},
+        )
+    ],
+    "import-detail": [
+        Case(
+            kwargs=kw(message_id=lambda w: unmatched_import(w).pk),
+            methods={"GET": page_read(), "POST": page_write(nurse=True)},
+            bodies={
+                "POST": lambda w: {
+                    "report": unmatched_import(w).reports.get().pk,
+                    "reject": "1",
+                    "reason": "Not one of our patients.",
+                }
+            },
+        )
+    ],
     "patient-create": [
         Case(
             methods={"GET": page_read(nurse=False), "POST": page_write(nurse=False)},
@@ -560,6 +607,29 @@ EXPECTATIONS: dict[str, list[Case]] = {
     "v1:metrics": [Case(methods={"GET": roles(401, 200, 200, 200)})],
     # Who read which record: administrators only (the audit, not the records themselves).
     "v1:access-log": [Case(methods={"GET": roles(401, 403, 403, 200)})],
+    # Laboratory imports: interface accounts post (an empty body is a 400, unreadable);
+    # clinicians read what arrived and settle the inbox.
+    "v1:import-fhir": [Case(methods={"POST": IMPORT_POST}, bodies={"POST": lambda w: {}})],
+    "v1:import-hl7v2": [Case(methods={"POST": IMPORT_POST}, bodies={"POST": lambda w: {}})],
+    "v1:import-csv": [Case(methods={"POST": IMPORT_POST}, bodies={"POST": lambda w: {}})],
+    "v1:import-list": [Case(methods={"GET": API_READ})],
+    "v1:import-detail": [
+        Case(kwargs=kw(pk=lambda w: unmatched_import(w).pk), methods={"GET": API_READ})
+    ],
+    "v1:import-match": [
+        Case(
+            kwargs=kw(pk=lambda w: unmatched_import(w).pk),
+            methods={"POST": api_write(nurse=True)},
+            bodies={"POST": lambda w: {"patient": w.patient.id, "draw": w.pending_draw.id}},
+        )
+    ],
+    "v1:import-reject": [
+        Case(
+            kwargs=kw(pk=lambda w: unmatched_import(w).pk),
+            methods={"POST": api_write(nurse=True)},
+            bodies={"POST": lambda w: {"reason": "Not one of our patients."}},
+        )
+    ],
     # The schema and its docs page are for signed-in users (SPEC 1: anonymous users get the
     # login page, the probes and static files only); neither holds clinical data.
     "schema": [Case(methods={"GET": roles(401, 200, 200, 200)})],

@@ -57,10 +57,31 @@ def assert_nothing_saved(draw):
 # --------------------------------------------------------------------------------------------
 
 
+def test_a_fusion_of_another_gene_and_a_missing_vaf_are_recorded_not_refused(nurse, draw):
+    response = post(
+        nurse, draw,
+        variants=[
+            {"gene": "ESR1", "protein_change": "Y537S"},
+            {"gene": "ALK", "protein_change": "EML4-ALK fusion", "vaf_percent": None},
+            {"gene": "ERBB2", "reported_text": "copy number gain"},
+        ],
+    )  # fmt: skip
+
+    assert response.status_code == 201, response.data
+    body = response.json()
+    assert body["esr1_status"] == "detected"
+    assert [(v["gene"], v["protein_change"], v["vaf_percent"], v["reported_text"])
+            for v in body["variants"]] == [
+        ("ESR1", "p.Tyr537Ser", None, ""),
+        ("ALK", "EML4-ALK fusion", None, ""),
+        ("ERBB2", "", None, "copy number gain"),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "spelling",
     ["D538G", "p.D538G", "p.Asp538Gly", "ESR1 D538G", "ESR1:p.(Asp538Gly)", "p.(D538G)",
-     "asp538gly", " esr1: p.D538G "],
+     "asp538gly", " esr1: p.D538G ", "NP_000116.2:p.Asp538Gly"],
 )  # fmt: skip
 def test_every_spelling_of_d538g_is_stored_canonically(nurse, draw, spelling):
     response = post(nurse, draw, variants=[row(spelling)])
@@ -76,6 +97,7 @@ def test_every_spelling_of_d538g_is_stored_canonically(nurse, draw, spelling):
             "vaf_percent": 0.4,
             "esr1_activating": True,
             "esr1_vus": False,
+            "reported_text": "",
         }
     ]
     assert Variant.objects.get().protein_change == "p.Asp538Gly"

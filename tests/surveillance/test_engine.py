@@ -273,6 +273,33 @@ def test_vus_result_raises_a_review_alert_not_a_switch(on_treatment):
     assert not Alert.objects.filter(patient=patient, kind="esr1_switch").exists()
 
 
+def test_activating_mutation_reported_without_a_vaf_opens_the_switch_alert(on_treatment):
+    patient, _ = on_treatment
+    draw = DrawFactory(patient=patient, status="resulted", collected_on=days(-10))
+    result = ResultFactory(draw=draw, reported_on=days(-4), esr1_status="detected")
+    VariantFactory(result=result, short="D538G", protein_change="p.Asp538Gly", vaf_percent=None)
+    run()
+    alert = Alert.objects.get(patient=patient, kind="esr1_switch", status="open")
+    assert "D538G (VAF not reported)" in alert.title
+    assert "%" not in alert.title
+    (variant,) = [v for v in alert.evidence["variants"] if v["short"] == "D538G"]
+    assert variant["vaf_percent"] is None
+
+
+def test_esr1_change_kept_as_written_is_listed_for_review(on_treatment):
+    patient, _ = on_treatment
+    draw = DrawFactory(patient=patient, status="resulted", collected_on=days(-10))
+    result = ResultFactory(draw=draw, reported_on=days(-4), esr1_status="not_detected")
+    VariantFactory(
+        result=result, short="Leu536_Asp538delinsPro", protein_change="p.Leu536_Asp538delinsPro",
+        vaf_percent=Decimal("0.9"), esr1_activating=False, esr1_vus=True,
+    )  # fmt: skip
+    run()
+    alert = Alert.objects.get(patient=patient, status="open", kind="esr1_vus_review")
+    assert "Leu536_Asp538delinsPro (0.9%)" in alert.title
+    assert not Alert.objects.filter(patient=patient, kind="esr1_switch").exists()
+
+
 def test_failed_result_asks_for_a_redraw_14_days_after_the_report(on_treatment):
     patient, _ = on_treatment
     draw = DrawFactory(patient=patient, status="resulted", collected_on=days(-12))

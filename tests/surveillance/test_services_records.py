@@ -306,7 +306,6 @@ def test_one_bad_variant_names_its_row_and_saves_nothing(nurse, collected):
         ("0.00001", "at most 4 decimal places"),
         ("abc", "is not a number"),
         ("NaN", "from above 0 to 100"),
-        (None, "Give the variant allele fraction"),
         (True, "Give the variant allele fraction"),
     ],
 )
@@ -349,6 +348,79 @@ def test_malformed_rows_are_row_errors(nurse, collected, row, field):
         )
     (error,) = row_errors(excinfo)
     assert error.field == field
+
+
+def test_variants_as_laboratories_report_them_never_block_a_typed_result(nurse, collected):
+    """Another gene's fusion or copy-number gain, an ESR1 delins, a RefSeq-prefixed change,
+    a variant without a VAF: all recorded as reported, none a 400."""
+    result = result_record(
+        actor=nurse, draw=collected, reported_on=TODAY, status="final",
+        variants=[
+            variant("ESR1", "NP_000116.2:p.Asp538Gly", None),
+            variant("ALK", "EML4-ALK fusion", "2.1"),
+            variant("ERBB2", "", None) | {"reported_text": "copy number gain (6 copies)"},
+            variant("ESR1", "p.Leu536_Asp538delinsPro", "0.8"),
+            variant("KMT2D", "p.Q2634Afs*20", ""),
+        ],
+    )  # fmt: skip
+
+    stored = {(v.gene, v.protein_change): v for v in result.variants.all()}
+    assert set(stored) == {
+        ("ESR1", "p.Asp538Gly"), ("ALK", "EML4-ALK fusion"), ("ERBB2", ""),
+        ("ESR1", "p.Leu536_Asp538delinsPro"), ("KMT2D", "p.Q2634Afs*20"),
+    }  # fmt: skip
+    d538g = stored["ESR1", "p.Asp538Gly"]
+    assert (d538g.short, d538g.vaf_percent, d538g.esr1_activating) == ("D538G", None, True)
+    assert stored["ERBB2", ""].reported_text == "copy number gain (6 copies)"
+    delins = stored["ESR1", "p.Leu536_Asp538delinsPro"]
+    assert (delins.esr1_activating, delins.esr1_vus) == (False, True)
+    assert not stored["ALK", "EML4-ALK fusion"].esr1_vus
+    # D538G reported present without a VAF still counts as detected.
+    assert result.esr1_status == "detected"
+
+
+def test_an_unreadable_esr1_change_is_still_refused_with_its_reason(nurse, collected):
+    with pytest.raises(ValidationError) as excinfo:
+        result_record(
+            actor=nurse, draw=collected, reported_on=TODAY, status="final",
+            variants=[variant("ALK", "EML4-ALK fusion", "2"), variant("ESR1", "D538 (G?)")],
+        )  # fmt: skip
+    (error,) = row_errors(excinfo)
+    assert (error.index, error.field) == (1, "protein_change")
+    assert error.detail.startswith("Cannot read protein change 'D538 (G?)'")
+    assert not Result.objects.exists()
+
+
+def test_two_copy_number_findings_of_one_gene_are_both_kept(nurse, collected):
+    cnv = {"gene": "ERBB2", "protein_change": "", "vaf_percent": None}
+    result = result_record(
+        actor=nurse, draw=collected, reported_on=TODAY, status="final",
+        variants=[cnv | {"reported_text": "amplification"}, cnv | {"reported_text": "exon 20"}],
+    )  # fmt: skip
+    assert sorted(result.variants.values_list("reported_text", flat=True)) == [
+        "amplification", "exon 20",
+    ]  # fmt: skip
+
+
+def test_a_gene_is_still_required_unless_the_lab_described_the_finding(nurse, collected):
+    with pytest.raises(ValidationError) as excinfo:
+        result_record(
+            actor=nurse, draw=collected, reported_on=TODAY, status="final",
+            variants=[{"gene": "", "protein_change": "D538G", "vaf_percent": "1"}],
+        )  # fmt: skip
+    (error,) = row_errors(excinfo)
+    assert error.field == "gene"
+
+    result = result_record(
+        actor=nurse, draw=collected, reported_on=TODAY, status="final",
+        variants=[{"gene": "", "protein_change": "", "reported_text": "Haplotype CYP2D6 *2"}],
+    )  # fmt: skip
+    (stored,) = result.variants.all()
+    assert (stored.gene, stored.reported_text, stored.esr1_vus) == (
+        "",
+        "Haplotype CYP2D6 *2",
+        False,
+    )
 
 
 def test_duplicate_variant_in_one_result_is_refused(nurse, collected):

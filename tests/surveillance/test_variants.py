@@ -14,6 +14,7 @@ from surveillance.variants import (
     normalise_gene,
     normalise_variant,
     parse_protein_change,
+    strip_reference,
 )
 
 # The SPEC section 4 list, spelled out again so an edit to the module's set cannot pass silently.
@@ -199,7 +200,6 @@ class TestUnparseable:
             ("V422_L425del", "Cannot read protein change"),
             ("p.Asp538_Leu539insGly", "Cannot read protein change"),
             ("c.1613A>G", "Cannot read protein change"),
-            ("NM_000125.4:p.Asp538Gly", "Cannot read protein change"),
             ("p.(D538G", "Cannot read protein change"),
             ("p.D538G)", "Cannot read protein change"),
             ("p. D538G", "Cannot read protein change"),
@@ -437,9 +437,13 @@ class TestEsr1Status:
         ]
         assert esr1_status("final", variants) == "detected"
 
-    @pytest.mark.parametrize("vaf", [Decimal("0"), Decimal("0.000"), 0, 0.0, None])
+    @pytest.mark.parametrize("vaf", [Decimal("0"), Decimal("0.000"), 0, 0.0])
     def test_activating_at_zero_vaf_does_not_count(self, vaf):
         assert esr1_status("final", [variant("D538G", vaf)]) == "not_detected"
+
+    def test_activating_reported_present_without_a_vaf_counts(self):
+        assert esr1_status("final", [variant("D538G", None)]) == "detected"
+        assert esr1_status("preliminary", [variant("D538G", None)]) == "not_detected"
 
     def test_final_with_only_vus_and_other_genes(self):
         variants = [variant("L536F", Decimal("4")), variant("H1047R", Decimal("9"), gene="PIK3CA")]
@@ -551,3 +555,101 @@ def test_near_miss_text_parses_or_raises_variant_parse_error(text):
     except VariantParseError:
         return
     assert parse_protein_change(change.short) == change
+
+
+class TestReferenceSequencePrefix:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "NP_000116.2:p.Asp538Gly",
+            "NP_000116.2:p.(Asp538Gly)",
+            "NP_000116:p.D538G",
+            "NM_000125.4(ESR1):p.Asp538Gly",
+            "ENSP00000206249.3:p.Asp538Gly",
+        ],
+    )
+    def test_prefixed_changes_normalise_like_the_bare_change(self, text):
+        assert normalise_variant("ESR1", text, Decimal("1")) == normalise_variant(
+            "ESR1", "p.Asp538Gly", Decimal("1")
+        )
+
+    def test_strip_reference_names_the_gene_in_brackets(self):
+        assert strip_reference("NM_000125.4(ESR1):p.D538G") == ("p.D538G", "ESR1")
+        assert strip_reference("NP_000116.2:p.Asp538Gly") == ("p.Asp538Gly", None)
+        assert strip_reference("p.Asp538Gly") == ("p.Asp538Gly", None)
+
+    def test_a_prefix_naming_another_gene_is_an_error_for_esr1(self):
+        with pytest.raises(VariantParseError, match="labelled PIK3CA"):
+            normalise_variant("ESR1", "NM_006218.4(PIK3CA):p.His1047Arg", Decimal("1"))
+
+
+class TestKeptAsWritten:
+    """What the lab reported that is not a plain change is kept, never read, never blocks."""
+
+    @pytest.mark.parametrize(
+        ("gene", "text", "short"),
+        [
+            ("ESR1", "p.Leu536_Asp538delinsPro", "Leu536_Asp538delinsPro"),
+            ("ESR1", "NP_000116.2:p.Tyr537SerfsTer4", "Tyr537SerfsTer4"),
+            ("ESR1", "p.V422_L425del", "V422_L425del"),
+            ("ESR1", "p.Asp538_Leu539insGly", "Asp538_Leu539insGly"),
+            ("ESR1", "p.Y537fs", "Y537fs"),
+            ("ESR1", "p.(Leu536_Tyr537delinsArg)", "Leu536_Tyr537delinsArg"),
+            ("ESR1", "p.Ter596GlnextTer20", "Ter596GlnextTer20"),
+        ],
+    )
+    def test_other_hgvs_changes_of_esr1_are_kept_for_review(self, gene, text, short):
+        variant = normalise_variant(gene, text, None)
+        assert variant.as_written
+        assert (variant.protein_change, variant.short) == (text, short)
+        assert (variant.esr1_activating, variant.esr1_vus) == (False, True)
+        assert esr1_status("final", [variant]) == "not_detected"
+
+    @pytest.mark.parametrize(
+        ("gene", "text"),
+        [
+            ("ALK", "EML4-ALK fusion"),
+            ("ERBB2", "amplification"),
+            ("FGFR2", "FGFR2::BICC1 fusion (exon 17)"),
+            ("PIK3CA", "see comment"),
+            ("KMT2D", "p.Q2634Afs*20"),
+            ("PIK3CA", "ESR1 D538G"),  # another gene's label: kept, never read as ESR1
+        ],
+    )
+    def test_anything_reported_for_another_gene_is_kept(self, gene, text):
+        variant = normalise_variant(gene, text, Decimal("3"))
+        assert (variant.gene, variant.protein_change) == (gene, text)
+        assert (variant.esr1_activating, variant.esr1_vus) == (False, False)
+
+    def test_an_esr1_finding_without_a_protein_change_is_kept_for_review(self):
+        variant = normalise_variant("ESR1", "", None, reported_text="ESR1::CCDC170 fusion")
+        assert (variant.protein_change, variant.reported_text) == ("", "ESR1::CCDC170 fusion")
+        assert (variant.esr1_activating, variant.esr1_vus) == (False, True)
+
+    def test_very_long_text_is_clipped_into_the_column_and_kept_whole(self):
+        text = "fusion " + "x" * 400
+        variant = normalise_variant("ALK", text, None)
+        assert len(variant.protein_change) <= 200
+        assert variant.reported_text == text
+
+    @pytest.mark.parametrize(
+        "text",
+        # p.D538Gly mixes styles: it may be D538G, so it is refused, not kept unread.
+        ["D538", "foo", "Y537S D538G", "p.D538G)", "c.1613A>G", "p.D538Gly", "p.Asp538G"],
+    )
+    def test_an_unreadable_esr1_change_is_still_an_error(self, text):
+        with pytest.raises(VariantParseError, match="Cannot read protein change"):
+            normalise_variant("ESR1", text, Decimal("1"))
+
+    @given(st.text(max_size=40))
+    def test_normalising_any_text_is_a_variant_or_a_parse_error(self, text):
+        for gene in ("ESR1", "PIK3CA"):
+            try:
+                variant = normalise_variant(gene, text, None)
+            except VariantParseError:
+                assert gene == "ESR1"
+            else:
+                assert variant.esr1_activating == (
+                    not variant.as_written and variant.short in ESR1_ACTIVATING_SHORT
+                    and gene == "ESR1"
+                )  # fmt: skip
