@@ -992,6 +992,12 @@ def main() -> None:
         "--only", action="append", choices=("on_commit", "pages", "api", "fanout"),
         help="measure only this (repeatable); default: on_commit, pages and api",
     )  # fmt: skip
+    parser.add_argument(
+        "--without-read-log", action="store_true",
+        help="pages only: skip the record-access rows that list pages and forms write "
+        "(patients.access_log.log_reads), as a baseline for what logging every read costs; "
+        "the product itself has no such switch",
+    )  # fmt: skip
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
@@ -1008,6 +1014,10 @@ def main() -> None:
 
     from patients.models import clinic_today
 
+    if args.without_read_log:
+        from patients import access_log
+
+        access_log.log_reads = lambda **kwargs: 0
     today = clinic_today()
     try:
         if not args.reuse:

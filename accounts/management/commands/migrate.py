@@ -8,6 +8,9 @@ from config import dbroles
 
 
 class Command(DjangoMigrate):
-    def handle(self, *args, **options):
+    def execute(self, *args, **options):
+        # The whole command as the owner, its system checks included: a check that asks the
+        # server its version connects before handle() runs, and with two URLs the
+        # application's login role may not exist yet (this migrate creates it).
         with dbroles.as_owner():
-            return super().handle(*args, **options)
+            return super().execute(*args, **options)
