@@ -186,7 +186,11 @@ def _stream_in_thread(ids, *, today: date, policy: rules.Policy, stop) -> RunSta
     try:
         return _run_stream(ids, today=today, policy=policy, stop=stop)
     finally:
-        connection.close()  # the thread's own connection; the thread does not outlive the run
+        # The thread's own connection; the thread does not outlive the run. Its row counts
+        # reach Postgres's statistics before it goes, so the run's closing check of planner
+        # statistics (planner_stats.refresh) sees what this stream changed.
+        planner_stats.flush_own_counts()
+        connection.close()
 
 
 def run_all(*, today: date | None = None) -> RunStats:

@@ -12,7 +12,7 @@ shortly after it ends), and ANALYZE those that changed by more than autovacuum w
 import logging
 
 from django.apps import apps
-from django.db import connection
+from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +57,27 @@ def refresh(names: list[str] | None = None) -> list[str]:
     transaction (ANALYZE's lock would be held to its end), where it does nothing."""
     if connection.in_atomic_block:
         return []
-    with connection.cursor() as cursor:
-        # This connection's own counts reach the statistics when it next goes idle.
-        if connection.pg_version >= 150000:
-            cursor.execute("SELECT pg_stat_force_next_flush()")
+    flush_own_counts()
     stale = stale_tables(names)
     if stale:
         analyze(stale)
         logger.info("Planner statistics refreshed for %s", ", ".join(stale))
     return stale
+
+
+def flush_own_counts() -> None:
+    """Make this connection's row counts reach the statistics now: Postgres 15+ flushes them
+    when the backend next goes idle, i.e. at the end of the statement below, instead of up to
+    a second later (or after the connection has gone). Outside a transaction only."""
+    if connection.connection is None or connection.in_atomic_block:
+        return
+    try:
+        if connection.pg_version >= 150000:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_stat_force_next_flush()")
+                cursor.execute("SELECT 1")  # the flush happened when the previous one ended
+    except DatabaseError:  # a broken connection has no counts worth waiting for
+        logger.debug("Could not flush this connection's statistics", exc_info=True)
 
 
 def analyze(names: list[str]) -> None:
