@@ -37,7 +37,9 @@ def prepare(python: str) -> None:
     published password, so with DEBUG off the stack starts without them and says so."""
     _run([python, "manage.py", "migrate", "--noinput"])
     if _debug_on():
-        _run([python, "manage.py", "seed_demo"])
+        # The twelve demo patients, and a programme's year (600 synthetic patients) so the
+        # metrics page has every figure.
+        _run([python, "manage.py", "seed_demo", "--programme-history", "600"])
     else:
         print(
             "DEBUG is off, so no demo data or demo users are loaded "

@@ -129,3 +129,27 @@ def test_seed_demo_shows_each_alert_after_the_engine_run():
         assert not states[mrn].eligible, mrn
     assert "second" in states["DEMO-0009"].reason.lower()
     assert "serd" in states["DEMO-0008"].reason.lower()
+
+
+def test_seed_demo_with_a_programme_history_makes_every_metric_a_number():
+    """make run loads the demo with a programme's year behind it: the metrics page then shows
+    a number for every figure, not "too few cases"."""
+    from programme.forms import default_start
+    from programme.selectors import programme_metrics
+    from tests.factories import TODAY
+    from tests.programme.test_seeded_figures import SHARES_AND_MEDIANS
+
+    out = StringIO()
+    call_command("seed_demo", allow_without_debug=True, programme_history=600, stdout=out)
+    assert "Programme history: 600 synthetic patients" in out.getvalue()
+    assert Patient.objects.filter(mrn__startswith="SYN").count() == 600
+
+    m = programme_metrics(start=default_start(TODAY), end=TODAY, today=TODAY)
+    missing = [name for name in SHARES_AND_MEDIANS if m[name] is None]
+    assert missing == [], {name: m[f"{name}_n"] for name in missing}
+    assert m["funnel"]["switched"] > 0
+
+    again = StringIO()
+    call_command("seed_demo", allow_without_debug=True, programme_history=600, stdout=again)
+    assert "a synthetic cohort is already loaded" in again.getvalue()
+    assert Patient.objects.filter(mrn__startswith="SYN").count() == 600

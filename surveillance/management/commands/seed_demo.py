@@ -23,6 +23,9 @@ from patients.models import Appointment, Assessment, Patient, Treatment, clinic_
 from patients.outbox import patient_changed
 from surveillance import engine
 from surveillance.services import draw_record, result_record
+from surveillance.synthetic_cohort import MRN_PREFIX as SYNTHETIC_PREFIX
+from surveillance.synthetic_cohort import seed_cohort
+from surveillance.synthetic_cohort.history import add_programme_history
 
 DEMO_PASSWORD = "esr1-demo-2026"
 DEMO_USERS = [
@@ -229,8 +232,18 @@ class Command(BaseCommand):
             action="store_true",
             help="load demo users even though DEBUG is false (never on a real deployment)",
         )
+        parser.add_argument(
+            "--programme-history",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also load N synthetic patients (MRNs SYN...) with a year of programme history "
+            "(draws on time and late, failed samples, detections before and after progression, "
+            "decisions and switches), so every figure of the metrics page counts; skipped when "
+            "a synthetic cohort is already loaded",
+        )
 
-    def handle(self, *args, allow_without_debug=False, **options):
+    def handle(self, *args, allow_without_debug=False, programme_history=0, **options):
         if not settings.DEBUG and not allow_without_debug:
             raise CommandError(
                 "seed_demo creates users with a published password and only runs with DEBUG=true "
@@ -253,10 +266,25 @@ class Command(BaseCommand):
         )
         stats = engine.run_all()
         self.stdout.write(f"Surveillance run over {stats.evaluated} patients: {stats.summary()}")
+        if programme_history > 0:
+            self._programme_history(programme_history)
 
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, role, *_ in DEMO_USERS:
             self.stdout.write(f"  {role.label:<14} {username}")
+
+    def _programme_history(self, patients: int) -> None:
+        if Patient.objects.filter(mrn__startswith=SYNTHETIC_PREFIX).exists():
+            self.stdout.write("Programme history: a synthetic cohort is already loaded.")
+            return
+        today = clinic_today()
+        seed_cohort(patients=patients, seed=1, today=today, progress=False)
+        engine.run_all(today=today)
+        add_programme_history(today=today)
+        self.stdout.write(
+            f"Programme history: {patients} synthetic patients ({SYNTHETIC_PREFIX}...) with a "
+            "year of draws, results, alerts and decisions, for the metrics page."
+        )
 
     def _seed_cohort(self) -> int:
         oncologist = User.objects.get(username=DEMO_ONCOLOGIST)
