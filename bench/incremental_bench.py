@@ -91,7 +91,48 @@ def phase_sweep(today: date) -> dict:
     return eb._measure(run)
 
 
+def phase_why(today: date) -> dict:
+    """Not timed: why the patients whose next change has come by `today` are due, and how
+    many of them the run will find with the same verdict (a wasted evaluation). Read-only.
+
+    Each such verdict stood from the day before its next change; its causes are those days
+    (rules.next_change_causes), and "unchanged" means today's verdict of the same inputs has
+    the same eligibility, reason, risk, due date and alerts (its next change aside)."""
+    from dataclasses import replace
+
+    from django.db import connection
+
+    from surveillance import engine, rules
+    from surveillance.rules_input import load_batch
+
+    policy = engine.current_policy()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT patient_id, next_change, evaluated_for FROM surveillance_surveillancestate"
+            " WHERE next_change <= %s ORDER BY patient_id",
+            [today],
+        )
+        due = {pid: (next_change, since) for pid, next_change, since in cursor.fetchall()}
+    causes: dict[str, list[int]] = {}
+    ids = list(due)
+    for start in range(0, len(ids), engine.BATCH_SIZE):
+        part = ids[start : start + engine.BATCH_SIZE]
+        # Loaded as of the earliest day asked about, so every appointment is there.
+        first = min(due[i][1] for i in part)
+        for patient in load_batch(part, today=first).inputs:
+            before_day = due[patient.id][0] - timedelta(days=1)
+            found = rules.next_change_causes(patient, today=before_day, policy=policy)
+            before = rules.evaluate(patient, today=before_day, policy=policy)
+            now = rules.evaluate(patient, today=today, policy=policy)
+            same = replace(before, next_change=None) == replace(now, next_change=None)
+            row = causes.setdefault(" + ".join(found) or "none", [0, 0])
+            row[0] += 1
+            row[1] += same
+    return {"seconds": 0.0, "detail": {"why": causes, "due": len(ids)}}
+
+
 PHASES = {
+    "why": phase_why,
     "sweep": phase_sweep,
     "full": lambda today: phase_run(today, full=True),
     "incremental": lambda today: phase_run(today, full=False),
@@ -176,6 +217,7 @@ def main() -> None:
         rows.append(("full run, day 0 (steady)", _run_child("full", day0)))
         rows.append(("changes, day 1", _run_child("day", day1)))
         rows.append(("sweeps, day 1 (through the day)", _run_child("sweep", day1)))
+        why = _run_child("why", day2)
         incremental = _run_child("incremental", day2)
         rows.append(("incremental run, day 2", incremental))
         full = _run_child("full", day2)
@@ -189,6 +231,7 @@ def main() -> None:
         if not args.keep:
             eb._drop_database()
     _print(rows, patients, day0, incremental, full)
+    _print_why(why["detail"], day2)
 
 
 def _print(rows, patients: int, day0: date, incremental: dict, full: dict) -> None:
@@ -240,6 +283,13 @@ def _print(rows, patients: int, day0: date, incremental: dict, full: dict) -> No
     print("targets:")
     for label, value, met in checks:
         print(f"  {'met   ' if met else 'MISSED'}  {label:<36} {value}")
+
+
+def _print_why(why: dict, day: date) -> None:
+    print(f"\nwhy the {why['due']:,} patients whose next change had come by {day} were due"
+          " (verdict unchanged: evaluated for nothing)")  # fmt: skip
+    for cause, (selected, same) in sorted(why["why"].items(), key=lambda kv: -kv[1][0]):
+        print(f"  {cause:<44} {selected:>7,}  unchanged {same:>6,}")
 
 
 if __name__ == "__main__":

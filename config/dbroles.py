@@ -118,6 +118,33 @@ $$ LANGUAGE plpgsql
 """
 
 
+# Fresh planner statistics (surveillance/planner_stats.py), as the owner (SECURITY DEFINER):
+# ANALYZE needs the table's owner (before Postgres 17's MAINTAIN privilege), and run by the
+# application's role it skips every table with only a warning, so the engine and seed_cohort
+# would plan on whatever statistics autovacuum last left, or none. Only ANALYZE, and only of
+# the schema's own tables, named one by one; it changes no row.
+ANALYZE_FUNCTION = "esr1_analyze"
+_ANALYZE = """
+CREATE OR REPLACE FUNCTION {name}(tables text[]) RETURNS integer
+SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    DECLARE
+        _table text;
+        _done integer := 0;
+    BEGIN
+        FOREACH _table IN ARRAY tables LOOP
+            IF EXISTS (
+                SELECT FROM pg_tables WHERE schemaname = current_schema() AND tablename = _table
+            ) THEN
+                EXECUTE format('ANALYZE %I', _table);
+                _done := _done + 1;
+            END IF;
+        END LOOP;
+        RETURN _done;
+    END;
+$$ LANGUAGE plpgsql
+"""
+
+
 def grant_app_role(using: str = ALIAS) -> str:
     """As the owner: create the application role if needed and grant it exactly what the
     application needs. Idempotent; run after every migrate. Returns the role's name."""
@@ -163,6 +190,7 @@ def grant_app_role(using: str = ALIAS) -> str:
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
         )
         cursor.execute(_ATTACH_CONTEXT.format(table=quote(Context._meta.db_table)))
+        cursor.execute(_ANALYZE.format(name=ANALYZE_FUNCTION))
     return app
 
 

@@ -40,7 +40,7 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pghistory
 import pgtrigger
@@ -269,55 +269,144 @@ def plan_run(today: date, *, full: bool = False) -> RunPlan:
     return planned(RunKind.INCREMENTAL, "next change due or record changed")
 
 
-_INCREMENTAL_IDS = """
+# Who an incremental run evaluates, in two cheap reads. The states whose next change has come
+# are a range of the next_change index; the marks are a small table. Patients without a
+# verdict (written by a bulk load, which leaves no mark) are found without reading the cohort:
+# a state's key is its patient's, so when there are as many states as patients every patient
+# has one, and only a state never evaluated (a partial index of none, normally) lacks a
+# verdict. Only when the counts differ are the patients anti-joined to the states.
+_COHORT = """
+    SELECT (SELECT count(*) FROM patients_patient),
+           (SELECT count(*) FROM surveillance_surveillancestate)
+"""
+_DUE_OR_MARKED = """
     SELECT patient_id FROM surveillance_surveillancestate WHERE next_change <= %(today)s
     UNION
     SELECT patient_id FROM patients_pendingevaluation
     UNION
-    SELECT p.id FROM patients_patient AS p
-    WHERE NOT EXISTS (
-        SELECT FROM surveillance_surveillancestate AS s
-        WHERE s.patient_id = p.id AND s.evaluated_at IS NOT NULL
-    )
-    ORDER BY 1
+    SELECT patient_id FROM surveillance_surveillancestate WHERE evaluated_at IS NULL
 """
+_WITHOUT_STATE = """
+    UNION
+    SELECT p.id FROM patients_patient AS p
+    WHERE NOT EXISTS (SELECT FROM surveillance_surveillancestate AS s WHERE s.patient_id = p.id)
+"""
+
+
+@dataclass
+class Selection:
+    ids: list[int]  # ascending
+    cohort: int  # patients in the cohort as the run chose
+
+
+def select_patients(today: date, full: bool) -> Selection:
+    """The patients a run for `today` evaluates (see `patients_to_evaluate`), and how many
+    patients the cohort holds."""
+    if full:
+        ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
+        return Selection(ids=ids, cohort=len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(_COHORT)
+        patients, states = cursor.fetchone()
+        sql = _DUE_OR_MARKED + (_WITHOUT_STATE if states != patients else "")
+        cursor.execute(sql, {"today": today})
+        ids = sorted(row[0] for row in cursor.fetchall())
+    return Selection(ids=ids, cohort=patients)
 
 
 def patients_to_evaluate(today: date, full: bool) -> list[int]:
     """The ids a run for `today` evaluates, ascending: everybody for a full run; otherwise
     the patients whose next change has come, who have an outbox mark (a change not yet
     evaluated, or an evaluation that failed), or who have no verdict yet."""
-    if full:
-        return list(Patient.objects.order_by("id").values_list("id", flat=True))
+    return select_patients(today, full).ids
+
+
+# The counts line of an incremental run: the cohort's totals as stored after the run, as a
+# full run counts them. Both are index-only counts: the eligible end of (eligible,
+# next_draw_due) and the partial unique index of planned draws.
+_TOTALS = """
+    SELECT (SELECT count(*) FROM surveillance_surveillancestate WHERE eligible),
+           (SELECT count(*) FROM surveillance_draw WHERE status = %(planned)s)
+"""
+
+
+def cohort_totals() -> tuple[int, int]:
+    """(eligible patients, planned draws) as stored now."""
     with connection.cursor() as cursor:
-        cursor.execute(_INCREMENTAL_IDS, {"today": today})
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(_TOTALS, {"planned": DrawStatus.PLANNED})
+        return cursor.fetchone()
+
+
+@dataclass
+class StartedRun:
+    """A nightly run planned and its patients chosen, not yet evaluated."""
+
+    plan: RunPlan
+    ids: list[int]
+    patients: int  # in the cohort
+    started_at: datetime
+
+    def as_message(self) -> dict:
+        """What finishing the run needs, as JSON (a fanned-out run's chord callback): the
+        plan, the cohort's size and the start time, not the ids."""
+        plan = self.plan
+        return {
+            "today": plan.today.isoformat(), "kind": plan.kind, "reason": plan.reason,
+            "policy_version": plan.policy.version, "patients": self.patients,
+            "started_at": self.started_at.isoformat(),
+        }  # fmt: skip
+
+    @classmethod
+    def from_message(cls, message: dict) -> "StartedRun":
+        row = SurveillancePolicy.objects.filter(version=message["policy_version"]).first()
+        policy = policy_from_row(row) if row is not None else rules.Policy()
+        plan = RunPlan(
+            today=date.fromisoformat(message["today"]), kind=message["kind"],
+            reason=message["reason"], policy=policy,
+        )  # fmt: skip
+        return cls(
+            plan=plan, ids=[], patients=message["patients"],
+            started_at=datetime.fromisoformat(message["started_at"]),
+        )  # fmt: skip
+
+
+def start_run(*, today: date | None = None, full: bool = False) -> StartedRun:
+    """Plan the run for `today` (`plan_run`) and choose its patients: the one way every
+    nightly run, in-process or through the workers, decides whom it evaluates."""
+    today = today or clinic_today()
+    started_at = timezone.now()
+    plan = plan_run(today, full=full)
+    selection = select_patients(today, plan.full)
+    return StartedRun(plan=plan, ids=selection.ids, patients=selection.cohort,
+                      started_at=started_at)  # fmt: skip
+
+
+def finish_run(started: StartedRun, stats: RunStats) -> NightlyRun:
+    """Record a run whose patients have all been evaluated (a SurveillanceRun). In an
+    incremental run `eligible` and `planned` become the cohort's totals as stored after the
+    run (what a full run of the same day counts); `opened` and `resolved` stay what this run
+    did."""
+    plan = started.plan
+    if not plan.full:
+        stats.eligible, stats.planned = cohort_totals()
+    SurveillanceRun.objects.create(
+        today=plan.today, kind=plan.kind, reason=plan.reason,
+        policy_version=plan.policy.version, started_at=started.started_at,
+        finished_at=timezone.now(), evaluated=stats.evaluated,
+        counts={k: v for k, v in stats.as_dict().items() if k != "failed_ids"},
+    )  # fmt: skip
+    return NightlyRun(plan=plan, patients=started.patients, stats=stats)
 
 
 def run_nightly(*, today: date | None = None, full: bool = False, evaluate=None) -> NightlyRun:
     """The morning run (beat) and `run_surveillance`: full or incremental as `plan_run`
-    decides, recorded as a SurveillanceRun once it completes. `evaluate(ids, today=,
-    policy=)` evaluates the chosen patients: in this process by default
-    (`run_for_patients`), or through the Celery workers (surveillance.fanout).
-
-    In an incremental run `eligible` and `planned` are the cohort's totals as stored after
-    the run (what a full run of the same day counts), `opened` and `resolved` what this run
-    did."""
-    today = today or clinic_today()
-    started_at = timezone.now()
-    plan = plan_run(today, full=full)
-    ids = patients_to_evaluate(today, plan.full)
-    stats = (evaluate or run_for_patients)(ids, today=today, policy=plan.policy)
-    patients = len(ids) if plan.full else Patient.objects.count()
-    if not plan.full:
-        stats.eligible = SurveillanceState.objects.filter(eligible=True).count()
-        stats.planned = Draw.objects.filter(status=DrawStatus.PLANNED).count()
-    SurveillanceRun.objects.create(
-        today=today, kind=plan.kind, reason=plan.reason, policy_version=plan.policy.version,
-        started_at=started_at, finished_at=timezone.now(), evaluated=stats.evaluated,
-        counts={k: v for k, v in stats.as_dict().items() if k != "failed_ids"},
-    )  # fmt: skip
-    return NightlyRun(plan=plan, patients=patients, stats=stats)
+    decides, recorded as a SurveillanceRun once it completes (`start_run`, `finish_run`).
+    `evaluate(ids, today=, policy=)` evaluates the chosen patients: in this process by
+    default (`run_for_patients`), or through the Celery workers (surveillance.fanout)."""
+    started = start_run(today=today, full=full)
+    plan = started.plan
+    stats = (evaluate or run_for_patients)(started.ids, today=plan.today, policy=plan.policy)
+    return finish_run(started, stats)
 
 
 def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:

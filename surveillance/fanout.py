@@ -32,7 +32,7 @@ from celery import chord, current_app, group, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from patients.models import Patient, clinic_today
+from patients.models import clinic_today
 from surveillance import engine, planner_stats
 from surveillance.models import SurveillancePolicy
 
@@ -128,28 +128,49 @@ def workers_answering(timeout: float = 2.0) -> int:
 
 
 @shared_task(name="surveillance.run_all_via_workers", ignore_result=True)
-def run_all_via_workers_task(today: str | None = None) -> int:
-    """Every patient through the workers, started from a task (beat can schedule it in place
-    of `surveillance.run_all`): the shares go out as a chord whose callback adds up and logs
-    their counts, so no worker process sits waiting for the others. Returns the shares sent."""
-    day = date.fromisoformat(today) if today else clinic_today()
-    ids = list(Patient.objects.order_by("id").values_list("id", flat=True))
-    parts = shares(ids, size=getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE))
+def run_all_via_workers_task(today: str | None = None, full: bool = True) -> int:
+    """A run through the workers started from a task (beat can schedule it in place of
+    `surveillance.run_all`): every patient, or with `full=False` the nightly run as
+    `engine.plan_run` decides. Planned and its patients chosen by `engine.start_run`, as
+    every other run; the shares go out as a chord whose callback (`run_finished`) adds up
+    their counts, records the run and logs it, so no worker process sits waiting for the
+    others. Returns the shares sent."""
+    day = date.fromisoformat(today) if today else None
+    started = engine.start_run(today=day, full=full)
+    parts = shares(started.ids, size=getattr(settings, "SURVEILLANCE_SHARE_SIZE", SHARE_SIZE))
     if not parts:
+        run_finished([], started.as_message())  # nobody to evaluate: recorded as done
         return 0
-    planner_stats.refresh()
-    version = engine.current_policy().version
-    chord(run_share.s(part, day.isoformat(), version) for part in parts)(
-        run_finished.s(day.isoformat())
+    if len(started.ids) > engine.BATCH_SIZE:
+        planner_stats.refresh()  # what the last large run or load changed
+    plan = started.plan
+    chord(run_share.s(part, plan.today.isoformat(), plan.policy.version) for part in parts)(
+        run_finished.s(started.as_message())
     )
     return len(parts)
 
 
+@shared_task(name="surveillance.run_nightly_via_workers", ignore_result=True)
+def run_nightly_via_workers_task(today: str | None = None) -> int:
+    """The morning run (`surveillance.run_nightly`) through the workers, as a chord: the
+    patients whose verdict may have changed, everybody when plan_run says so."""
+    return run_all_via_workers_task(today, full=False)
+
+
 @shared_task(name="surveillance.run_finished", ignore_result=True)
-def run_finished(answers: list[dict], today: str) -> dict:
+def run_finished(answers: list[dict], run: dict | str) -> dict:
+    """The chord's callback: the shares' counts added up and the run recorded
+    (`engine.finish_run`), as an in-process run records itself. `run` is
+    StartedRun.as_message(); a bare date is a chord sent before runs were recorded, only
+    logged."""
     stats = engine.RunStats()
     for answer in answers:
         stats.add(engine.RunStats(**answer))
-    planner_stats.refresh()
-    logger.info("Surveillance run for %s through the workers: %s", today, stats.summary())
+    if stats.evaluated + stats.failed > engine.BATCH_SIZE:
+        planner_stats.refresh()  # what this run changed, for the next one
+    if isinstance(run, str):
+        logger.info("Surveillance run for %s through the workers: %s", run, stats.summary())
+        return stats.as_dict()
+    nightly = engine.finish_run(engine.StartedRun.from_message(run), stats)
+    logger.info("Surveillance %s, through the workers: %s", nightly.describe(), stats.summary())
     return stats.as_dict()

@@ -493,6 +493,10 @@ class SurveillanceState(models.Model):
         indexes = [
             models.Index(fields=["eligible", "next_draw_due"]),
             models.Index(fields=["next_change"], name="state_next_change"),
+            # Verdicts never made (normally none): the incremental run evaluates them.
+            models.Index(
+                fields=["patient"], condition=Q(evaluated_at=None), name="state_not_evaluated"
+            ),
         ]
 
     def __str__(self) -> str:

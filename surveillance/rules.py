@@ -259,6 +259,23 @@ def risk_factor_label(code: str, policy: Policy) -> str:
 
 def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
     """Apply SPEC section 5 rules 1-5 to one patient as of `today`."""
+    context = _context(patient, today=today, policy=policy)
+    treatment, due = context.treatment, context.due
+    return Evaluation(
+        patient_id=patient.id,
+        eligible=context.eligible,
+        reason=context.reason,
+        surveillance_treatment_id=treatment.id if treatment is not None else None,
+        risk_level=context.risk_level,
+        risk_factors=context.risk_factors,
+        next_due_on=due.on if due is not None else None,
+        alerts=_alerts(context),
+        next_change=_next_change(context),
+    )
+
+
+def _context(patient: PatientIn, *, today: date, policy: Policy) -> _Context:
+    """Rules 1-4 for one patient as of `today`: what rule 5 and the next change read."""
     current = _current_metastatic_treatment(patient, today=today)
     treatment = current if current is not None and is_surveillance_regimen(current) else None
     progression_dates = _progression_dates(patient, treatment, today=today)
@@ -279,25 +296,17 @@ def evaluate(patient: PatientIn, *, today: date, policy: Policy) -> Evaluation:
     if eligible:
         due = _next_due(patient, treatment, risk_level, risk_factors, today=today, policy=policy)
 
-    context = _Context(
+    return _Context(
         patient=patient,
         today=today,
         policy=policy,
         treatment=treatment,
         eligible=eligible,
-        progression_on=progression_dates[0] if progression_dates else None,
-        due=due,
-    )
-    return Evaluation(
-        patient_id=patient.id,
-        eligible=eligible,
         reason=reason,
-        surveillance_treatment_id=treatment.id if treatment is not None else None,
         risk_level=risk_level,
         risk_factors=risk_factors,
-        next_due_on=due.on if due is not None else None,
-        alerts=_alerts(context),
-        next_change=_next_change(context),
+        progression_on=progression_dates[0] if progression_dates else None,
+        due=due,
     )
 
 
@@ -580,6 +589,9 @@ class _Context:
     policy: Policy
     treatment: TreatmentIn | None
     eligible: bool
+    reason: str
+    risk_level: str | None
+    risk_factors: tuple[str, ...]
     progression_on: date | None
     due: _Due | None
 
@@ -914,45 +926,63 @@ def _result_overdue_alerts(ctx: _Context) -> list[AlertSpec]:
 def _next_change(ctx: _Context) -> date | None:
     """The first day after ctx.today on which `evaluate` of the same inputs differs, or None.
 
-    Every comparison with `today` in the rules above has its day here: each date at which
-    one of them flips (a treatment starting or ending, 182 days on the surveillance
-    treatment, a progression scan or a draw dated ahead coming into the window, an
-    appointment the due date could move to passing, the draw-due window opening, the draw
-    turning overdue, a result turning overdue). Alert words name dates, never count days,
-    so an open alert does not change its verdict from one day to the next. A day listed here
-    may change nothing for this patient: evaluating her then costs one evaluation; a day
-    missed would leave a verdict stale. The property test
+    Every comparison with `today` in the rules above has its day in `_change_days`. A day
+    listed there may change nothing for this patient: evaluating her then costs one
+    evaluation; a day missed would leave a verdict stale. The property test
     (tests/surveillance/test_rules_properties.py) and the day-by-day simulation
     (tests/surveillance/test_incremental_simulation.py) hold these dates to that."""
-    today, policy, patient, due = ctx.today, ctx.policy, ctx.patient, ctx.due
-    days: list[date] = []
+    today = ctx.today
+    return min((d for d, _ in _change_days(ctx) if d > today), default=None)
+
+
+def next_change_causes(patient: PatientIn, *, today: date, policy: Policy) -> tuple[str, ...]:
+    """What sets the verdict's next_change (its causes, as `_change_days` names them), for
+    explaining why the nightly run evaluates a patient again; () when nothing does."""
+    ctx = _context(patient, today=today, policy=policy)
+    found = [(d, cause) for d, cause in _change_days(ctx) if d > today]
+    if not found:
+        return ()
+    first = min(d for d, _ in found)
+    return tuple(sorted({cause for d, cause in found if d == first}))
+
+
+def _change_days(ctx: _Context):
+    """(day, cause) for each day on which one of the rules' comparisons with `today` flips:
+    a treatment starting or ending, 182 days on the surveillance treatment, a progression
+    scan or a draw dated ahead coming into the window, the appointment the due date moved to
+    passing, the draw-due window opening, the draw turning overdue, a result turning overdue.
+    Alert words name dates, never count days, so an open alert does not change from one day
+    to the next. Days already past are yielded too; the caller keeps those after today."""
+    policy, patient, due = ctx.policy, ctx.patient, ctx.due
     for t in patient.treatments:  # rules 1-2: which treatment is current
-        days.append(t.start_date)
+        yield t.start_date, "treatment starts"
         if t.end_date is not None:
-            days.append(t.end_date)
+            yield t.end_date, "treatment ends"
     if ctx.treatment is not None:  # rule 3: days on the surveillance treatment
-        days.append(ctx.treatment.start_date + timedelta(days=policy.high_risk_days_on_treatment))
-    days.extend(a.date for a in patient.assessments if a.response == "PD")  # rule 2
+        yield (
+            ctx.treatment.start_date + timedelta(days=policy.high_risk_days_on_treatment),
+            "days on treatment",
+        )
+    for a in patient.assessments:  # rule 2: a scan dated ahead
+        if a.response == "PD":
+            yield a.date, "progression scan"
+    # Rule 5 speaks of results overdue only for active patients.
     overdue_after = timedelta(days=policy.result_overdue_after_days + 1)
+    active = patient.status == "active"
     for d in patient.draws:
         if d.collected_on is not None:
-            days.append(d.collected_on)  # rules 4-5: a draw dated ahead counts from its day
-            if d.status == "collected" and d.result is None:
-                days.append(d.collected_on + overdue_after)  # result_overdue
+            yield d.collected_on, "draw dated ahead"  # rules 4-5 count a draw from its day
+            if active and d.status == "collected" and d.result is None:
+                yield d.collected_on + overdue_after, "result overdue"
     if due is not None:
         # Rule 5: the draw_due window opens; the draw turns overdue.
-        days.append(due.on - timedelta(days=policy.draw_due_lookahead_days))
-        days.append(due.on + timedelta(days=policy.draw_overdue_after_days + 1))
-        if due.branch != "pinned":
-            # Rule 4 alignment: an appointment near the computed date anchors the draw
-            # until its day has passed.
-            window = policy.alignment_window_days
-            days.extend(
-                a.date + timedelta(days=1)
-                for a in patient.appointments
-                if abs((a.date - due.computed_on).days) <= window
-            )
-    return min((d for d in days if d > today), default=None)
+        yield due.on - timedelta(days=policy.draw_due_lookahead_days), "draw due window"
+        yield due.on + timedelta(days=policy.draw_overdue_after_days + 1), "draw overdue"
+        # Rule 4 alignment: the due date sits on the closest appointment near the computed
+        # date until that appointment has passed. Another appointment passing first changes
+        # nothing (the closest of fewer candidates that still hold it is the same one).
+        if due.appointment is not None:
+            yield due.appointment.date + timedelta(days=1), "appointment passes"
 
 
 # Wording helpers ----------------------------------------------------------------------------

@@ -6,16 +6,17 @@ import os
 import signal
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from config.celery import app
-from patients.models import Patient
+from patients.models import Patient, PendingEvaluation
 from surveillance import engine, fanout
 from surveillance.models import Alert, Draw, SurveillanceRun, SurveillanceState
 from tests.conftest import _test_database_url
@@ -162,18 +163,66 @@ def test_a_worker_killed_mid_share_loses_nothing(celery_worker_process):
     assert celery_worker_process.poll() is None
 
 
+def recorded_run(day: date) -> SurveillanceRun | None:
+    return SurveillanceRun.objects.filter(today=day).order_by("-id").first()
+
+
+def counts_line(stats: engine.RunStats) -> dict:
+    return {k: v for k, v in stats.as_dict().items() if k != "failed_ids"}
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-@override_settings(SURVEILLANCE_SHARE_SIZE=60)
-def test_the_run_started_from_a_task_fans_out_as_a_chord(celery_worker_process):
+@override_settings(SURVEILLANCE_SHARE_SIZE=60, SURVEILLANCE_FULL_RUN_WEEKDAY=None)
+def test_the_run_started_from_a_task_chooses_and_records_as_the_in_process_run(
+    celery_worker_process,
+):
     seed(200)
     fanout.run_all_via_workers_task.delay(AS_OF.isoformat())
-
-    def all_evaluated():
-        return SurveillanceState.objects.filter(evaluated_for=AS_OF).count() == 200
-
-    assert wait_for(all_evaluated, timeout=60)
+    first = wait_for(lambda: recorded_run(AS_OF), timeout=90)
+    assert first is not None, "the chord's callback never recorded the run"
+    assert (first.kind, first.reason, first.evaluated) == ("full", "requested", 200)
     fanned = decisions()
     forget_the_run()
-    engine.run_all(today=AS_OF)
+    in_process = engine.run_nightly(today=AS_OF, full=True)
     assert decisions() == fanned
+    assert first.counts == counts_line(in_process.stats)
+
+    # The next morning through the workers: incremental, the patients the engine chooses.
+    # One eligible patient left the programme; the change's message was lost, its mark stayed.
+    day_1 = AS_OF + timedelta(days=1)
+    draw = Draw.objects.filter(status="planned", pinned=False).order_by("patient_id").first()
+    Patient.objects.filter(id=draw.patient_id).update(status="inactive")
+    PendingEvaluation.objects.create(patient_id=draw.patient_id, marked_at=timezone.now())
+    chosen = engine.patients_to_evaluate(day_1, False)
+    assert draw.patient_id in chosen and len(chosen) < 200
+    fanout.run_nightly_via_workers_task.delay(day_1.isoformat())
+    second = wait_for(lambda: recorded_run(day_1), timeout=90)
+    assert second is not None, "the chord's callback never recorded the run"
+    assert (second.kind, second.evaluated) == ("incremental", len(chosen))
+    assert Draw.objects.get(id=draw.id).status == "cancelled"
+    assert not PendingEvaluation.objects.exists()
+    # The full run of the same day finds nothing left to do and counts the same totals.
+    full = engine.run_nightly(today=day_1, full=True)
+    assert (full.stats.opened, full.stats.resolved, full.stats.updated) == (0, 0, 0)
+    assert (second.counts["eligible"], second.counts["planned"]) == (
+        full.stats.eligible, full.stats.planned,
+    )  # fmt: skip
+    assert second.counts["eligible"] == in_process.stats.eligible - 1
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+@override_settings(SURVEILLANCE_FULL_RUN_WEEKDAY=None)
+def test_a_run_from_a_task_with_nobody_to_evaluate_is_still_recorded(celery_worker_process):
+    seed(20)
+    engine.run_nightly(today=AS_OF)
+    day_1 = AS_OF + timedelta(days=1)
+    engine.run_nightly(today=day_1)
+    assert engine.patients_to_evaluate(day_1, False) == []
+    fanout.run_nightly_via_workers_task.delay(day_1.isoformat())
+    assert wait_for(lambda: SurveillanceRun.objects.filter(today=day_1).count() == 2, timeout=30)
+    run = recorded_run(day_1)
+    assert (run.kind, run.evaluated, run.counts["eligible"]) == (
+        "incremental", 0, SurveillanceState.objects.filter(eligible=True).count(),
+    )  # fmt: skip

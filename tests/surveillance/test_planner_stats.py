@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from config import dbroles
 from patients.models import Patient
 from surveillance import engine, planner_stats
 from surveillance.models import Alert, Draw
@@ -40,6 +41,32 @@ def test_a_run_that_changed_a_large_share_of_a_table_analyses_it(monkeypatch):
     assert before <= 0
     assert estimated_rows("surveillance_alert") == Alert.objects.count()
     # Nothing changed since: nothing left to analyse.
+    assert planner_stats.stale_tables(["surveillance_alert"]) == []
+
+
+@pytest.fixture
+def as_app():
+    """The default connection as the running application makes it (its own restricted role,
+    which owns no table); the owner again after."""
+    dbroles.connect_as_app()
+    yield
+    dbroles.connect_as_owner()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_application_role_analyses_what_its_run_changed(monkeypatch, as_app):
+    call_command("seed_cohort", patients=300, seed=3, as_of=AS_OF.isoformat(), verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone()[0] == dbroles.settings.DATABASE_ROLES["app_role"]
+    assert estimated_rows("patients_patient") == Patient.objects.count()
+    before = estimated_rows("surveillance_alert")
+    monkeypatch.setattr(engine, "BATCH_SIZE", 100)
+    monkeypatch.setattr(planner_stats, "FLOOR", 50)
+    ids = list(Patient.objects.values_list("id", flat=True))
+    assert engine.run_for_patients(ids, today=AS_OF).opened > 50
+    assert before <= 0
+    assert estimated_rows("surveillance_alert") == Alert.objects.count()
     assert planner_stats.stale_tables(["surveillance_alert"]) == []
 
 
