@@ -4,16 +4,20 @@
 
 A script, not a test. It recreates a dedicated database (ESR1_BENCH_DB, default
 esr1watch_incremental_bench) on the Postgres server of DATABASE_URL, migrates it, seeds the
-synthetic cohort (seed_cohort, seed 1, as of day 0) and VACUUM ANALYZEs it, as
-bench/engine_bench.py does (`--reuse` keeps a cohort seeded by an earlier `--keep` run). Then,
-each timed phase in a fresh child process (peak memory is the phase's own):
+synthetic cohort (seed_cohort, seed 1, as of day 0), and nothing more: as a user has it,
+seed_cohort and the engine keep the planner's statistics fresh themselves
+(surveillance/planner_stats.py), as the application's role (`--reuse` keeps a cohort seeded
+by an earlier `--keep` run). Then, each timed phase in a fresh child process (peak memory is
+the phase's own):
 
   full run, day 0         run_surveillance --full: the first run, plans and alerts everybody
-  full run, day 0 again   steady state (engine tables ANALYZEd in between)
+  full run, day 0 again   steady state
   changes, day 1          day 1's draws, results, scans, appointments, next lines, each
                           changed patient marked (surveillance/synthetic_cohort/daily.py)
   sweeps, day 1           the marked patients evaluated as the worker does through the day
                           (engine.run_marked: on-commit tasks and the minute sweep)
+  (why, day 2)            not timed, read-only: why the patients due on day 2 are due, and
+                          how many of them the run will find with the same verdict
   incremental run, day 2  the nightly run the next morning: the patients whose next change
                           has come (and any mark left)
   full run, day 2         the same day evaluated in full straight after: what the nightly run
@@ -165,14 +169,19 @@ def _cohort_exists() -> bool:
 
 
 def _reset_runs() -> None:
-    """A reused cohort goes back to the state right after seeding (no engine output)."""
+    """A reused cohort goes back to the state right after seeding (no engine output), as the
+    owner (the reset switches the history triggers off and VACUUMs); the phases run as the
+    application's role, as a user's run does."""
     from django.db import connection, transaction
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("DELETE FROM surveillance_surveillancerun")
-        cursor.execute("DELETE FROM patients_pendingevaluation")
-    eb._reset_engine_output()
+    from config import dbroles
+
+    with dbroles.as_owner():
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            cursor.execute("DELETE FROM surveillance_surveillancerun")
+            cursor.execute("DELETE FROM patients_pendingevaluation")
+        eb._reset_engine_output()
 
 
 def main() -> None:
@@ -213,7 +222,6 @@ def main() -> None:
         print("full runs, one day of changes, incremental run, full run, floor ...",
               file=sys.stderr)  # fmt: skip
         rows.append(("full run, day 0 (first)", _run_child("full", day0)))
-        eb._analyze_engine_tables()
         rows.append(("full run, day 0 (steady)", _run_child("full", day0)))
         rows.append(("changes, day 1", _run_child("day", day1)))
         rows.append(("sweeps, day 1 (through the day)", _run_child("sweep", day1)))

@@ -94,11 +94,34 @@ def test_a_changed_record_is_evaluated_by_the_next_incremental_run():
     assert engine.patients_to_evaluate(days(2), False) == []
 
 
+def test_only_the_appointment_the_draw_sits_on_brings_the_next_change_forward():
+    """Due day 46. The draw moves to the appointment on day 48; the one on day 34 is within
+    the alignment window too but farther, so its passing changes nothing: the next change is
+    the due window opening on day 41, not day 35."""
+    quiet = quiet_patient()
+    AppointmentFactory(patient=quiet, date=days(48))
+    AppointmentFactory(patient=quiet, date=days(34))
+    engine.run_nightly(today=TODAY)
+    state = SurveillanceState.objects.get(patient=quiet)
+    assert (state.next_draw_due, state.next_change) == (days(48), days(41))
+
+    assert engine.run_nightly(today=days(35)).stats.evaluated == 0
+    full = engine.run_nightly(today=days(35), full=True)
+    assert (full.stats.opened, full.stats.resolved, full.stats.updated) == (0, 0, 0)
+    state.refresh_from_db()
+    assert (state.next_draw_due, state.next_change) == (days(48), days(41))
+
+
 def test_a_patient_without_a_verdict_is_evaluated_by_the_next_incremental_run():
     engine.run_nightly(today=TODAY)
     newcomer = overdue_patient()  # written without a mark, like a bulk load
     assert engine.patients_to_evaluate(TODAY, False) == [newcomer.id]
-    assert engine.run_nightly(today=TODAY).stats.opened == 1
+    run = engine.run_nightly(today=TODAY)
+    assert (run.stats.evaluated, run.stats.opened, run.patients) == (1, 1, 1)
+    assert engine.patients_to_evaluate(TODAY, False) == []
+    # A verdict row never made (evaluated_at empty) counts as none.
+    SurveillanceState.objects.filter(patient=newcomer).update(evaluated_at=None)
+    assert engine.patients_to_evaluate(TODAY, False) == [newcomer.id]
 
 
 def test_a_policy_change_makes_the_next_run_full():
