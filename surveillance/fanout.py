@@ -95,7 +95,9 @@ def run_via_workers(
     parts = shares(patient_ids, size=size)
     if not parts:
         return engine.RunStats()
-    planner_stats.refresh()  # what the last large run or load changed
+    large = engine.is_large_run(sum(len(part) for part in parts))
+    if large:
+        planner_stats.refresh()  # what the last large run or load changed
     result = group(run_share.s(part, today.isoformat(), policy.version) for part in parts)()
     try:
         answers = result.get(timeout=timeout, interval=0.2)
@@ -104,7 +106,8 @@ def run_via_workers(
     stats = engine.RunStats()
     for answer in answers:
         stats.add(engine.RunStats(**answer))
-    planner_stats.refresh()  # what this run changed, for the next one
+    if large:
+        planner_stats.refresh()  # what this run changed, for the next one
     return stats
 
 
@@ -141,7 +144,7 @@ def run_all_via_workers_task(today: str | None = None, full: bool = True) -> int
     if not parts:
         run_finished([], started.as_message())  # nobody to evaluate: recorded as done
         return 0
-    if len(started.ids) > engine.BATCH_SIZE:
+    if engine.is_large_run(len(started.ids)):
         planner_stats.refresh()  # what the last large run or load changed
     plan = started.plan
     chord(run_share.s(part, plan.today.isoformat(), plan.policy.version) for part in parts)(
@@ -166,7 +169,7 @@ def run_finished(answers: list[dict], run: dict | str) -> dict:
     stats = engine.RunStats()
     for answer in answers:
         stats.add(engine.RunStats(**answer))
-    if stats.evaluated + stats.failed > engine.BATCH_SIZE:
+    if engine.is_large_run(stats.evaluated + stats.failed):
         planner_stats.refresh()  # what this run changed, for the next one
     if isinstance(run, str):
         logger.info("Surveillance run for %s through the workers: %s", run, stats.summary())

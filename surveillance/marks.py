@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection
 
 from patients.models import PendingEvaluation
-from surveillance.bulk import any_id, fetch_rows
+from surveillance.bulk import id_array
 
 RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
@@ -36,14 +36,19 @@ def due(*, now: datetime, limit: int) -> list[int]:
 
 
 def read(ids: list[int]) -> dict[int, datetime]:
-    """The marks of these patients as they stand: patient id -> marked_at."""
-    return dict(
-        fetch_rows(
-            PendingEvaluation.objects.filter(patient_id__in=any_id(ids))
-            .order_by()
-            .values_list("patient_id", "marked_at")
+    """The marks of these patients as they stand: patient id -> marked_at.
+
+    `= ANY(array)`, a key probe or a hashed filter whatever the table's statistics say: the
+    marks come and go by thousands a day, and planned on a count taken while the table was
+    empty, a join to the batch's ids read the whole table once per id (7.5 s of a 9,000
+    patient run with the day's changes still marked)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT patient_id, marked_at FROM patients_pendingevaluation"
+            " WHERE patient_id = ANY(%s::bigint[])",
+            [id_array(ids)],
         )
-    )
+        return dict(cursor.fetchall())
 
 
 def answer(marks: dict[int, datetime]) -> None:

@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from patients.models import clinic_today
-from surveillance import digests, engine
+from surveillance import digests, engine, planner_stats
 from surveillance.fanout import run_share  # noqa: F401 - registers the fanned-out run's share
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,12 @@ def evaluate_patient(patient_id: int) -> dict:
 
 @shared_task(name="surveillance.sweep_marked", ignore_result=True)
 def sweep_marked() -> dict:
-    return engine.run_marked().as_dict()
+    """The minute sweep: marked patients, then the planner's statistics of the tables that
+    changed by a tenth since last analysed (surveillance.planner_stats), here in the
+    background rather than in the nightly run."""
+    stats = engine.run_marked()
+    planner_stats.refresh()
+    return stats.as_dict()
 
 
 @shared_task(name="surveillance.run_all", ignore_result=True)

@@ -8,7 +8,7 @@ from django.db import connection
 
 from config import dbroles
 from patients.models import Patient
-from surveillance import engine, planner_stats
+from surveillance import engine, planner_stats, tasks
 from surveillance.models import Alert, Draw
 
 AS_OF = date(2026, 6, 15)
@@ -32,8 +32,8 @@ def test_seed_cohort_leaves_its_tables_analysed():
 def test_a_run_that_changed_a_large_share_of_a_table_analyses_it(monkeypatch):
     call_command("seed_cohort", patients=300, seed=3, as_of=AS_OF.isoformat(), verbosity=0)
     before = estimated_rows("surveillance_alert")
-    # A "large" run at this size: more than one batch, and a table changed by 50 rows counts.
-    monkeypatch.setattr(engine, "BATCH_SIZE", 100)
+    # A "large" run at this size: more than 100 patients, and a table changed by 50 rows counts.
+    monkeypatch.setattr(engine, "LARGE_RUN_PATIENTS", 100)
     monkeypatch.setattr(planner_stats, "FLOOR", 50)
     ids = list(Patient.objects.values_list("id", flat=True))
     stats = engine.run_for_patients(ids, today=AS_OF)
@@ -61,7 +61,7 @@ def test_the_application_role_analyses_what_its_run_changed(monkeypatch, as_app)
         assert cursor.fetchone()[0] == dbroles.settings.DATABASE_ROLES["app_role"]
     assert estimated_rows("patients_patient") == Patient.objects.count()
     before = estimated_rows("surveillance_alert")
-    monkeypatch.setattr(engine, "BATCH_SIZE", 100)
+    monkeypatch.setattr(engine, "LARGE_RUN_PATIENTS", 100)
     monkeypatch.setattr(planner_stats, "FLOOR", 50)
     ids = list(Patient.objects.values_list("id", flat=True))
     assert engine.run_for_patients(ids, today=AS_OF).opened > 50
@@ -76,3 +76,14 @@ def test_a_small_run_does_not_analyse(monkeypatch):
     ids = list(Patient.objects.values_list("id", flat=True))
     engine.run_for_patients(ids[:50], today=AS_OF)
     assert estimated_rows("surveillance_alert") <= 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minute_sweep_analyses_what_small_runs_left_stale(monkeypatch):
+    call_command("seed_cohort", patients=300, seed=3, as_of=AS_OF.isoformat(), verbosity=0)
+    monkeypatch.setattr(planner_stats, "FLOOR", 50)
+    ids = list(Patient.objects.values_list("id", flat=True))
+    assert engine.run_for_patients(ids, today=AS_OF).opened > 50  # not large: no refresh
+    assert estimated_rows("surveillance_alert") <= 0
+    tasks.sweep_marked()
+    assert estimated_rows("surveillance_alert") == Alert.objects.count()
