@@ -10,6 +10,7 @@ from config import dbroles
 from patients.models import Patient
 from surveillance import engine, planner_stats, tasks
 from surveillance.models import Alert, Draw
+from tests.factories import PatientFactory
 
 AS_OF = date(2026, 6, 15)
 
@@ -87,3 +88,16 @@ def test_the_minute_sweep_analyses_what_small_runs_left_stale(monkeypatch):
     assert estimated_rows("surveillance_alert") <= 0
     tasks.sweep_marked()
     assert estimated_rows("surveillance_alert") == Alert.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_not_migrated_since_the_function_came_is_analysed_as_before(caplog):
+    PatientFactory.create_batch(7)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP FUNCTION {dbroles.ANALYZE_FUNCTION}(text[])")
+    try:
+        planner_stats.analyze(["patients_patient"])  # the suite's connection is the owner's
+        assert estimated_rows("patients_patient") == 7
+        assert "is missing (run migrate)" in caplog.text
+    finally:
+        dbroles.grant_app_role()
