@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 # The name surveillance.tasks.evaluate_patient is registered under.
 EVALUATE_PATIENT_TASK = "surveillance.evaluate_patient"
+# The evaluation after a change starts this long after the commit, so that the changes of a
+# burst (a laboratory sending report after report) are evaluated together, one batch for
+# many patients (surveillance.engine.run_after_change), at a fraction of the cost of one run
+# each; an alert still opens within about a second of the result.
+EVALUATION_DELAY_SECONDS = 0.3
 
 
 def patient_changed(patient_id: int) -> None:
@@ -74,6 +79,7 @@ def enqueue_evaluation(patient_id: int) -> bool:
             EVALUATE_PATIENT_TASK,
             args=[patient_id],
             kwargs={"after_change": True},
+            countdown=EVALUATION_DELAY_SECONDS,
             retry=False,
             ignore_result=True,
         )
