@@ -331,13 +331,15 @@ def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:
 
 
 def run_after_change(patient_id: int, *, limit: int = AFTER_CHANGE_BATCH) -> RunStats:
-    """The evaluation a committed change asks for (patients/outbox.py): the patients whose
-    marks are due, this one among them, taken from the outbox (marks.claim) and evaluated
-    together. A burst of changes (a laboratory sending reports one after another) is thus
-    evaluated in a few batches, each patient at a fraction of what a run of its own costs,
-    and two workers never evaluate the same patients at once. Nothing is left to do when the
-    patient's mark is gone or taken: a run answered it after reading the change (a mark is
-    answered only as read), or a run under way has it."""
+    """The evaluation a committed change to `patient_id` asks for (patients/outbox.py): the
+    patients whose marks are due, taken from the outbox (marks.claim) and evaluated together;
+    this patient's is among them unless another run has it (more than `limit` marks waiting:
+    the oldest go first, and every change's task takes the next batch). A burst of changes
+    (a laboratory sending reports one after another) is thus evaluated in a few batches, each
+    patient at a fraction of what a run of its own costs, and two workers never evaluate the
+    same patients at once. Nothing is left to do when the patient's mark is gone or taken: a
+    run answered it after reading the change (a mark is answered only as read), or a run
+    under way has it."""
     ids = marks.claim(now=timezone.now(), limit=limit)
     if not ids:
         return RunStats()
