@@ -103,12 +103,16 @@ FHIR_VARIANTS = (("PIK3CA", "p.His1047Arg", "3.1"), ("TP53", "p.Arg273His", "1.2
 D538G = (("ESR1", "NP_000116.2:p.Asp538Gly", "0.6"),)
 
 
-def _patients(count: int, *, exclude: set[int]) -> list[dict]:
+def _patients(count: int, *, exclude: set[int], today: date) -> list[dict]:
+    """Active patients, none with a draw collected `today` already (an earlier run's on a
+    kept database: a second report for that sample would be held, not imported)."""
     from patients.models import Patient
+    from surveillance.models import Draw
 
     rows = (
         Patient.objects.filter(status="active")
         .exclude(id__in=exclude)
+        .exclude(id__in=Draw.objects.filter(collected_on=today).values("patient_id"))
         .order_by("id")
         .values("id", "mrn", "birth_date")[:count]
     )
@@ -214,6 +218,97 @@ def hl7_listener():
         _stop_and_tidy(proc, log)
 
 
+# --- CPU by component ----------------------------------------------------------------------------
+#
+# Wall time on a shared machine says little; the CPU each part spends per message says where a
+# message's cost goes: the web (gunicorn) or the listener, the worker's evaluations, Postgres
+# (the backends connected to the bench database; on this host only) and the senders (this
+# process).
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _descendants() -> dict[int, str]:
+    """This process's descendants: pid -> command line."""
+    parents, commands = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                commands[int(entry)] = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    mine, frontier = {}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in mine:
+                mine[pid] = commands.get(pid, "")
+                frontier.append(pid)
+    return mine
+
+
+def _component(command: str) -> str | None:
+    if "gunicorn" in command:
+        return "web"
+    if "hl7_listener" in command:
+        return "listener"
+    if "celery" in command:
+        return "worker"
+    return None
+
+
+def _postgres_backends(watcher) -> list[int]:
+    rows = watcher.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def cpu_sample(watcher) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process, by component."""
+    sample: dict[str, dict[int, float]] = {"senders": {os.getpid(): _cpu_seconds(os.getpid())}}
+    for pid, command in _descendants().items():
+        name = _component(command)
+        if name:
+            sample.setdefault(name, {})[pid] = _cpu_seconds(pid)
+    if watcher is not None:
+        sample["postgres"] = {pid: _cpu_seconds(pid) for pid in _postgres_backends(watcher)}
+    return sample
+
+
+def cpu_per_message(before: dict, after: dict, messages: int) -> dict[str, float]:
+    """CPU milliseconds per message by component (a process new since `before` counts from 0;
+    the worker keeps evaluating after the last answer, so take `after` once it is idle)."""
+    spent = {}
+    for name, pids in after.items():
+        start = before.get(name, {})
+        spent[name] = sum(max(0.0, t - start.get(pid, 0.0)) for pid, t in pids.items())
+    return {name: 1000 * seconds / messages for name, seconds in spent.items() if messages}
+
+
+def _wait_until_evaluated(watcher, timeout: float = 120.0) -> None:
+    """Until the outbox is empty: every import's evaluation done (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not watcher.execute("SELECT 1 FROM patients_pendingevaluation LIMIT 1").fetchone():
+            return
+        time.sleep(0.1)
+
+
 # --- Measurements --------------------------------------------------------------------------------
 
 
@@ -230,7 +325,7 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
         username=LAB, role=Role.INTERFACE, password=None
     )
     _, token = tokens.token_issue(user=lab, actor=None, source=ApiToken.Source.COMMAND)
-    alert_ids = _eligible_without_esr1(alerts)
+    alert_ids = _eligible_without_esr1(alerts, today=today)
     used = set(alert_ids)
     scenarios = [
         ("FHIR over HTTP", "fhir"),
@@ -238,10 +333,12 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
         ("HL7 v2 over MLLP", "mllp"),
     ]
     plan = []
-    n = 0
+    # Report ids and accessions of their own in each run, so a kept database can be measured
+    # again (the same report id would be a duplicate, the same accession a clash).
+    n = int(time.time()) % 10_000_000 * 10_000
     for name, kind in scenarios:
         for senders in (1, 4):
-            chosen = _patients(messages, exclude=used)
+            chosen = _patients(messages, exclude=used, today=today)
             used |= {p["id"] for p in chosen}
             bodies = []
             for p in chosen:
@@ -272,6 +369,7 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
         gunicorn_server() as web,
         hl7_listener() as mllp,
     ):
+        cpu_watcher = psycopg.connect(autocommit=True, **_connection_kwargs())
         for name, kind, senders, bodies in plan:
             load = os.getloadavg()[0]
             if kind == "mllp":
@@ -279,11 +377,19 @@ def measure(today: date, *, messages: int, alerts: int) -> dict:
             else:
                 path = "/api/v1/imports/fhir/" if kind == "fhir" else "/api/v1/imports/hl7v2/"
                 target = lambda b, r, p=path: _send_http(web, token, p, b, r)  # noqa: E731
+            _wait_until_evaluated(cpu_watcher)
+            before = cpu_sample(cpu_watcher)
             got = _run_senders(target, _split(bodies, senders))
-            rows.append(
-                {"name": name, "senders": senders, **got, "load": max(load, os.getloadavg()[0])}
+            load = max(load, os.getloadavg()[0])
+            _wait_until_evaluated(cpu_watcher)
+            cpu = cpu_per_message(before, cpu_sample(cpu_watcher), got["messages"])
+            rows.append({"name": name, "senders": senders, **got, "load": load, "cpu_ms": cpu})
+            print(
+                f"  {name}, {senders} sender(s): {got['per_s']:.1f} msg/s; CPU ms/message "
+                + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items())),
+                file=sys.stderr,
             )
-            print(f"  {name}, {senders} sender(s): {got['per_s']:.1f} msg/s", file=sys.stderr)
+        cpu_watcher.close()
 
         from patients.models import Patient
 
@@ -363,6 +469,17 @@ def print_table(results: dict, *, patients: int) -> None:
             f"p50 {a['p50_ms']:.0f} ms, p95 {a['p95_ms']:.0f} ms, max {a['max_ms']:.0f} ms, "
             f"{a['timeouts']} not seen within {ALERT_TIMEOUT_SECONDS:.0f} s, "
             f"{len(a['not_imported'])} not imported (HTTP {a['not_imported']})"
+        )
+    print("\nCPU per message, ms (web or listener, worker, Postgres, senders):")
+    for r in results["throughput"]:
+        cpu = r["cpu_ms"]
+        front = cpu.get("listener" if r["name"].endswith("MLLP") else "web", 0.0)
+        total = front + cpu.get("worker", 0.0) + cpu.get("postgres", 0.0)
+        print(
+            f"{r['name']:<20} {r['senders']:>7} {front:>7.1f} {cpu.get('worker', 0.0):>7.1f} "
+            f"{cpu.get('postgres', 0.0):>7.1f} {cpu.get('senders', 0.0):>7.1f}   "
+            f"app+worker+db {total:.1f} ms: at most {2000 / total if total else 0:.0f} msg/s "
+            "on 2 idle cores"
         )
     worst = min((r["per_s"] for r in results["throughput"]), default=0)
     print(

@@ -166,6 +166,9 @@ def import_preview(*, actor, fmt: str, raw: bytes | str) -> list[dict]:
     try:
         with transaction.atomic():
             message = import_parsed(actor=actor, fmt=fmt, text=text, parsed=parsed)
+            reports = getattr(message, "stored_reports", None) or list(
+                message.reports.select_related("patient", "draw")
+            )
             rows = [
                 {
                     "state": r.state,
@@ -176,19 +179,15 @@ def import_preview(*, actor, fmt: str, raw: bytes | str) -> list[dict]:
                     "reported_on": r.reported_on,
                     "patient": r.patient and str(r.patient),
                     "patient_id": r.patient_id,
-                    "draw": _draw_words(r.draw, new=r.draw_id is not None and _is_new(r)),
+                    "draw": _draw_words(r.draw, new=getattr(r, "draw_recorded_now", False)),
                     "variants": r.variants,
                     "report_status": r.report_status,
                 }
-                for r in message.reports.select_related("patient", "draw")
+                for r in reports
             ]
             raise _Preview(rows)
     except _Preview as preview:
         return preview.rows
-
-
-def _is_new(report: ImportReport) -> bool:
-    return report.draw is not None and report.draw.created_at >= report.message.received_at
 
 
 def _draw_words(draw: Draw | None, *, new: bool) -> str:

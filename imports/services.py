@@ -92,6 +92,7 @@ class _Outcome:
     patient: Patient | None = None
     draw: Draw | None = None
     result: Result | None = None
+    new_draw: bool = False  # the draw was recorded from this report
 
 
 def map_assay(text: str) -> str:
@@ -153,22 +154,30 @@ def import_parsed(
     require(actor, Action.IMPORT_REPORTS)
     try:
         with transaction.atomic():
+            outcomes = [
+                _import_report(actor=actor, fmt=fmt, report=report) for report in parsed.reports
+            ]
+            # Stored once every report's fate is known: the message is written with its state.
+            state, reason = message_state([o.state for o in outcomes], [o.reason for o in outcomes])
             message = ImportMessage.objects.create(
                 format=fmt,
                 channel=channel,
                 raw=text,
                 sender=actor,
                 control_id=parsed.control_id[:200],
-                state=State.IMPORTED,
+                state=state,
+                reason=reason,
             )
-            reports = []
-            for position, report in enumerate(parsed.reports):
-                outcome = _import_report(actor=actor, fmt=fmt, report=report)
-                reports.append(_stored_report(message, position, report, outcome))
-            ImportReport.objects.bulk_create(reports)
-            settle_message_state(message, reports)
+            reports = ImportReport.objects.bulk_create(
+                _stored_report(message, position, report, outcome)
+                for position, (report, outcome) in enumerate(
+                    zip(parsed.reports, outcomes, strict=True)
+                )
+            )
     except _Rejected as exc:
         message = _store_rejected(actor, fmt, channel, text, parsed, str(exc))
+    else:
+        message.stored_reports = reports
     return message
 
 
@@ -198,10 +207,12 @@ def _import_report(*, actor, fmt: str, report: ParsedReport) -> _Outcome:
             )
         return _correct(actor=actor, fmt=fmt, report=report, earlier=earlier)
     try:
-        patient, draw = _match(actor=actor, report=report)
+        patient, draw, recorded_now = _match(actor=actor, report=report)
     except _Held as held:
         return _Outcome(State.UNMATCHED, str(held))
-    return _record(actor=actor, fmt=fmt, report=report, patient=patient, draw=draw)
+    return _record(
+        actor=actor, fmt=fmt, report=report, patient=patient, draw=draw, new_draw=recorded_now
+    )
 
 
 def _earlier_import(report: ParsedReport) -> ImportReport | None:
@@ -212,7 +223,7 @@ def _earlier_import(report: ParsedReport) -> ImportReport | None:
             report_id=report.report_id,
             state__in=[State.IMPORTED, State.UNMATCHED],
         )
-        .select_related("patient", "draw", "result")
+        # Almost always none: its patient and draw are read only for a duplicate or a correction.
         .order_by("-id")
         .first()
     )
@@ -224,8 +235,9 @@ def _current_result(earlier: ImportReport) -> Result | None:
     return Result.objects.filter(draw_id=earlier.draw_id).first()
 
 
-def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw]:
-    """The patient and draw this report belongs to, or _Held with the reason."""
+def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw, bool]:
+    """The patient and draw this report belongs to (and whether the draw was recorded from
+    the report just now), or _Held with the reason."""
     by_mrn = Patient.objects.filter(mrn=report.mrn).first() if report.mrn else None
     draw = None
     if report.accession:
@@ -260,8 +272,10 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw]:
         patient = by_mrn
     _check_birth_date(report, patient)
     if draw is None:
-        draw = draw_by_date(report, patient) or _draw_from_report(actor, report, patient)
-    return patient, draw
+        draw = draw_by_date(report, patient)
+    if draw is None:
+        return patient, _draw_from_report(actor, report, patient), True
+    return patient, draw, False
 
 
 def _check_birth_date(report: ParsedReport, patient: Patient) -> None:
@@ -331,8 +345,11 @@ def result_status(report: ParsedReport) -> str:
     return ResultStatus.FAILED if report.status == "failed" else ResultStatus.FINAL
 
 
-def _record(*, actor, fmt, report: ParsedReport, patient: Patient, draw: Draw) -> _Outcome:
-    current = Result.objects.filter(draw=draw).first()
+def _record(
+    *, actor, fmt, report: ParsedReport, patient: Patient, draw: Draw, new_draw: bool = False
+) -> _Outcome:
+    # A draw recorded from this report moments ago, in this transaction, has no result yet.
+    current = None if new_draw else Result.objects.filter(draw=draw).first()
     if current is not None:
         if report.status == "corrected":
             return _supersede(actor=actor, fmt=fmt, report=report, result=current)
@@ -353,10 +370,11 @@ def _record(*, actor, fmt, report: ParsedReport, patient: Patient, draw: Draw) -
             variants=[] if report.status == "failed" else result_rows(report),
             source=fmt,
             report_id=report.report_id[:200],
+            draw_locked=new_draw,
         )
     except ValidationError as exc:
         raise _Rejected(_words(exc)) from exc
-    return _Outcome(State.IMPORTED, patient=patient, draw=draw, result=result)
+    return _Outcome(State.IMPORTED, patient=patient, draw=draw, result=result, new_draw=new_draw)
 
 
 def _correct(*, actor, fmt, report: ParsedReport, earlier: ImportReport) -> _Outcome:
@@ -397,7 +415,7 @@ def _supersede(*, actor, fmt, report: ParsedReport, result: Result) -> _Outcome:
 def _stored_report(
     message: ImportMessage, position: int, report: ParsedReport, outcome: _Outcome
 ) -> ImportReport:
-    return ImportReport(
+    stored = ImportReport(
         message=message,
         position=position,
         state=outcome.state,
@@ -425,17 +443,24 @@ def _stored_report(
         draw=outcome.draw,
         result=outcome.result,
     )
+    stored.draw_recorded_now = outcome.new_draw  # for the preview (imports.inbox)
+    return stored
 
 
 def settle_message_state(message: ImportMessage, reports: list[ImportReport]) -> None:
-    worst = min(reports, key=lambda r: _SEVERITY.index(r.state))
-    message.state = worst.state
-    if len(reports) == 1:
-        message.reason = worst.reason
-    else:
-        counts = {s: sum(1 for r in reports if r.state == s) for s in _SEVERITY}
-        message.reason = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    message.state, message.reason = message_state(
+        [r.state for r in reports], [r.reason for r in reports]
+    )
     message.save(update_fields=["state", "reason"])
+
+
+def message_state(states: list[str], reasons: list[str]) -> tuple[str, str]:
+    """A message's state (its reports' worst) and reason (the report's, or the counts)."""
+    worst = min(range(len(states)), key=lambda i: _SEVERITY.index(states[i]))
+    if len(states) == 1:
+        return states[worst], reasons[worst]
+    counts = {s: states.count(s) for s in _SEVERITY}
+    return states[worst], ", ".join(f"{n} {s}" for s, n in counts.items() if n)
 
 
 def _store_rejected(actor, fmt, channel, text, parsed, reason: str) -> ImportMessage:

@@ -68,6 +68,9 @@ from surveillance.rules_input import load_batch
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+# At most this many patients in one evaluation after a change (run_after_change): enough to
+# absorb a burst, few enough that the patient who asked is not kept waiting behind a backlog.
+AFTER_CHANGE_BATCH = 200
 # Namespace for pg_advisory_xact_lock(int, int): "ESR1" in ASCII.
 LOCK_NAMESPACE = 0x45535231
 
@@ -426,6 +429,22 @@ def run_marked(*, today: date | None = None, limit: int = 5000) -> RunStats:
     whose next attempt has come: a patient whose evaluation keeps failing is retried later
     and later (surveillance.marks), never ahead of the others."""
     return run_for_patients(marks.due(now=timezone.now(), limit=limit), today=today)
+
+
+def run_after_change(patient_id: int, *, limit: int = AFTER_CHANGE_BATCH) -> RunStats:
+    """The evaluation a committed change to `patient_id` asks for (patients/outbox.py): the
+    patients whose marks are due, taken from the outbox (marks.claim) and evaluated together;
+    this patient's is among them unless another run has it (more than `limit` marks waiting:
+    the oldest go first, and every change's task takes the next batch). A burst of changes
+    (a laboratory sending reports one after another) is thus evaluated in a few batches, each
+    patient at a fraction of what a run of its own costs, and two workers never evaluate the
+    same patients at once. Nothing is left to do when the patient's mark is gone or taken: a
+    run answered it after reading the change (a mark is answered only as read), or a run
+    under way has it."""
+    ids = marks.claim(now=timezone.now(), limit=limit)
+    if not ids:
+        return RunStats()
+    return run_for_patients(ids)
 
 
 # --- One bad record never stops a run (SPEC 5.8) ---------------------------------------------

@@ -23,6 +23,9 @@ RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
 # 60 s * 2**6 is past the hour already; the cap keeps power() far from overflowing.
 _MAX_DOUBLINGS = 6
+# How long a mark taken by an evaluation after a change (claim) stays out of other runs'
+# reach: far longer than a run of a few hundred patients takes.
+LEASE_SECONDS = 60
 
 
 def due(*, now: datetime, limit: int) -> list[int]:
@@ -33,6 +36,27 @@ def due(*, now: datetime, limit: int) -> list[int]:
         .order_by("attempts", "next_attempt_at", "patient_id")
         .values_list("patient_id", flat=True)[:limit]
     )
+
+
+def claim(*, now: datetime, limit: int, lease_seconds: int = LEASE_SECONDS) -> list[int]:
+    """The due marks an evaluation after a change takes (engine.run_after_change), each put
+    out of the others' reach for `lease_seconds`: another worker's run, or the sweep, does not
+    evaluate the same patients at the same time. The run answers the marks when it is done;
+    a run that dies leaves them to come due again when the lease ends. A change meanwhile
+    makes its patient's mark due at once again (patients.outbox.patient_changed)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE patients_pendingevaluation AS p "
+            "SET next_attempt_at = %s + make_interval(secs => %s) "
+            "FROM (SELECT patient_id FROM patients_pendingevaluation "
+            "      WHERE next_attempt_at <= %s "
+            "      ORDER BY attempts, next_attempt_at, patient_id LIMIT %s "
+            "      FOR UPDATE SKIP LOCKED) AS due "
+            "WHERE p.patient_id = due.patient_id "
+            "RETURNING p.patient_id",
+            [now, lease_seconds, now, limit],
+        )
+        return sorted(pid for (pid,) in cursor.fetchall())
 
 
 def read(ids: list[int]) -> dict[int, datetime]:

@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
     retry_backoff_max=60,
     max_retries=5,
 )
-def evaluate_patient(patient_id: int) -> dict:
+def evaluate_patient(patient_id: int, after_change: bool = False) -> dict:
+    if after_change:  # sent by the outbox after a committed change (patients/outbox.py)
+        return engine.run_after_change(patient_id).as_dict()
     return engine.run_for_patients([patient_id]).as_dict()
 
 

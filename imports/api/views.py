@@ -44,7 +44,8 @@ class RawBodyParser(BaseParser):
 
 
 def answer(message: ImportMessage) -> dict:
-    reports = list(message.reports.all())
+    # The import hands back the reports it has just stored; no need to read them again.
+    reports = getattr(message, "stored_reports", None) or list(message.reports.all())
     first_result = next((r.result_id for r in reports if r.result_id), None)
     return {
         "import": message.pk,

@@ -252,16 +252,20 @@ def result_record(
     comment: str = "",
     source: str = ResultSource.MANUAL,
     report_id: str = "",
+    draw_locked: bool = False,
 ) -> Result:
     """Record the laboratory report for a collected draw: variants in canonical form, the
     derived ESR1 status, and the draw marked resulted. `source` and `report_id` say where an
-    imported report came from (imports/services.py)."""
+    imported report came from (imports/services.py). `draw_locked`: the caller recorded the
+    draw in its own transaction moments ago (draw_record), so the row is its own already and
+    is neither locked nor read again."""
     require(actor, _recording_action(source, Action.RECORD_RESULT))
     rows = list(variants or [])
     comment = (comment or "").strip()
 
     errors = Errors()
-    draw_error = _result_draw_error(draw)
+    # The draw's status here; whether a result exists is asked under the lock below.
+    draw_error = _draw_status_error(draw)
     if draw_error:
         errors.add("draw", draw_error)
     if status not in ResultStatus.values:
@@ -279,9 +283,12 @@ def result_record(
     esr1 = esr1_variants.esr1_status(status, normalised)
     try:
         with pghistory.context(user=actor.pk), transaction.atomic():
-            locked = Draw.objects.select_for_update().get(pk=draw.pk)
-            # Re-checked under the lock: another report or a cancellation may have won.
-            draw_error = _result_draw_error(locked)
+            if draw_locked:
+                locked, draw_error = draw, None
+            else:
+                locked = Draw.objects.select_for_update().get(pk=draw.pk)
+                # Checked under the lock: another report or a cancellation may have won.
+                draw_error = _result_draw_error(locked)
             if draw_error:
                 raise ValidationError({"draw": [draw_error]})
             result = Result.objects.create(
@@ -328,6 +335,15 @@ def _recording_action(source: str, typed: str) -> str:
 
 
 def _result_draw_error(draw: Draw) -> str | None:
+    """Why this draw cannot take a result, asked under its lock: its status, or a result
+    already on it."""
+    error = _draw_status_error(draw)
+    if error is None and Result.objects.filter(draw_id=draw.pk).exists():
+        error = _already_resulted(draw)
+    return error
+
+
+def _draw_status_error(draw: Draw) -> str | None:
     if draw.status == DrawStatus.PLANNED:
         return (
             f"Draw {draw.pk} has not been collected yet; record the collection first, "
@@ -335,12 +351,16 @@ def _result_draw_error(draw: Draw) -> str | None:
         )
     if draw.status == DrawStatus.CANCELLED:
         return f"Draw {draw.pk} was cancelled; a cancelled draw cannot carry a result."
-    if draw.status == DrawStatus.RESULTED or Result.objects.filter(draw_id=draw.pk).exists():
-        return (
-            f"Draw {draw.pk} already has a result. A draw has one result; a corrected report "
-            f"is not recorded over it."
-        )
+    if draw.status == DrawStatus.RESULTED:
+        return _already_resulted(draw)
     return None
+
+
+def _already_resulted(draw: Draw) -> str:
+    return (
+        f"Draw {draw.pk} already has a result. A draw has one result; a corrected report "
+        f"is not recorded over it."
+    )
 
 
 def _reported_on_error(reported_on, draw: Draw) -> str | None:

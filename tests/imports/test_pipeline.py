@@ -272,3 +272,20 @@ def test_programme_metrics_count_only_current_results(lab, patient):
     figures = programme_metrics(start=days(-30), end=days(0), today=days(0))
 
     assert figures["turnaround_days_median_n"] == 1  # one result, not the superseded one too
+
+
+def test_an_import_stays_within_its_statement_budget(lab, patient):
+    """Each statement is a round trip and about a millisecond of the web process's CPU; an
+    import of one report with a new draw (the common case) takes this many and no more, so a
+    change that adds one to every import is noticed (README, Laboratory imports)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    send(lab, report(report_id="warm", accession="ACC-0", mrn="MRN-A", collected_on=days(-20)))
+    with CaptureQueriesContext(connection) as queries:
+        message = send(lab, report(variants=(D538G, Y537S)))
+    assert message.state == "imported"
+    assert Result.objects.get(report_id="GH-0001").variants.count() == 2
+    statements = [q["sql"] for q in queries.captured_queries]
+    # 22 (28 before the import path was trimmed), the transaction's begin and end included.
+    assert len(statements) <= 22, "\n".join(sql[:120] for sql in statements)

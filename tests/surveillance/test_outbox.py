@@ -3,6 +3,7 @@ re-evaluation mark, and the minute sweep raises the alert once it runs."""
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -116,3 +117,105 @@ def test_a_change_committed_while_a_run_evaluates_the_patient_keeps_its_mark(mon
     state = SurveillanceState.objects.get(patient=patient)
     assert not state.eligible and state.reason.startswith("progression documented")
     assert not PendingEvaluation.objects.filter(patient=patient).exists()
+
+
+# --- One evaluation for a burst of changes ---------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_transaction_that_changes_a_patient_twice_sends_one_evaluation(
+    nurse, django_capture_on_commit_callbacks
+):
+    """An import records a draw and then its result: one evaluation covers both."""
+    from surveillance.services import draw_record, result_record
+
+    patient = PatientFactory(enrolled_on=days(-200))
+    other = PatientFactory(enrolled_on=days(-200))
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        draw = draw_record(
+            actor=nurse, patient=patient, collected_on=days(-3), assay="guardant360_cdx"
+        )
+        result_record(actor=nurse, draw=draw, reported_on=days(-1), status="final")
+        outbox.patient_changed(other.pk)
+    assert sorted(callback.patient_id for callback in callbacks) == sorted([patient.pk, other.pk])
+
+
+@pytest.mark.django_db
+def test_a_change_undone_with_its_savepoint_does_not_hide_the_next_one(
+    django_capture_on_commit_callbacks,
+):
+    patient = PatientFactory(enrolled_on=days(-200))
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        try:
+            with transaction.atomic():
+                outbox.patient_changed(patient.pk)
+                raise RuntimeError("the write fails after marking")
+        except RuntimeError:
+            pass
+        outbox.patient_changed(patient.pk)
+    assert [callback.patient_id for callback in callbacks] == [patient.pk]
+    assert PendingEvaluation.objects.filter(patient=patient).exists()
+
+
+def _eligible_patients(count: int) -> list[int]:
+    ids = []
+    for _ in range(count):
+        patient = PatientFactory(enrolled_on=days(-200))
+        TreatmentFactory(patient=patient, start_date=days(-90))
+        ids.append(patient.pk)
+    return ids
+
+
+@pytest.mark.django_db
+def test_an_evaluation_after_a_change_takes_every_due_mark_and_the_next_has_nothing_left():
+    first, second, third = _eligible_patients(3)
+    for patient_id in (first, second, third):
+        outbox.patient_changed(patient_id)
+
+    stats = tasks.evaluate_patient.apply(args=[second], kwargs={"after_change": True}).get()
+
+    assert stats["evaluated"] == 3
+    assert set(SurveillanceState.objects.values_list("patient_id", flat=True)) == {
+        first, second, third,
+    }  # fmt: skip
+    assert not PendingEvaluation.objects.exists()
+    # The tasks the other two changes sent find their marks answered.
+    for patient_id in (first, third):
+        stats = tasks.evaluate_patient.apply(args=[patient_id], kwargs={"after_change": True})
+        assert stats.get()["evaluated"] == 0
+
+
+@pytest.mark.django_db
+def test_marks_taken_by_a_run_are_out_of_reach_until_answered_or_their_lease_ends():
+    from django.utils import timezone
+
+    from surveillance import marks
+
+    first, second = _eligible_patients(2)
+    outbox.patient_changed(first)
+    now = timezone.now()
+
+    assert marks.claim(now=now, limit=10) == [first]
+    # Another worker's run (or the sweep) finds nothing to do meanwhile ...
+    assert marks.claim(now=now, limit=10) == []
+    assert marks.due(now=now, limit=10) == []
+    # ... but a new change to the patient is due at once, and so is another patient's.
+    outbox.patient_changed(second)
+    assert marks.claim(now=timezone.now(), limit=10) == [second]
+    outbox.patient_changed(first)
+    assert marks.claim(now=timezone.now(), limit=10) == [first]
+    # A run that died: its marks come due again when the lease ends.
+    later = timezone.now() + timedelta(seconds=marks.LEASE_SECONDS + 1)
+    assert marks.claim(now=later, limit=10) == [first, second]
+
+
+@pytest.mark.django_db
+def test_a_run_after_a_change_evaluates_at_most_its_batch_and_leaves_the_rest_due():
+    ids = _eligible_patients(5)
+    for patient_id in ids:
+        outbox.patient_changed(patient_id)
+
+    assert engine.run_after_change(ids[0], limit=2).evaluated == 2
+    assert PendingEvaluation.objects.count() == 3
+    assert engine.run_after_change(ids[0], limit=10).evaluated == 3
+    assert not PendingEvaluation.objects.exists()
