@@ -284,6 +284,8 @@ SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=15)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 # Each request pushes the expiry forward, so SESSION_COOKIE_AGE acts as the idle timeout.
 SESSION_SAVE_EVERY_REQUEST = True
+# Django's database store; the save that only moves the expiry does not wait for the disk.
+SESSION_ENGINE = "config.sessions"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # However active, a session ends this long after sign-in (accounts/middleware.py).
 SESSION_ABSOLUTE_HOURS = env.int("SESSION_ABSOLUTE_HOURS", default=12)

@@ -1,17 +1,16 @@
 """Name/MRN search of the patient list and the patients API, on an index either way.
 
-With the trigram indexes of migration 0009 (Postgres with pg_trgm) a word matches any part
-of the MRN, given name or family name, case-insensitively. Without them (the embedded
+With the trigram index of migration 0011 (Postgres with pg_trgm) a word matches any part
+of the MRN, given name or family name, case-insensitively. Without it (the embedded
 Postgres has no pg_trgm) it matches their beginning, on the UPPER(column) btree indexes: a
 substring search there would read every patient.
 """
 
 from django.db import connection
-from django.db.models import CharField, F, Q, Value
+from django.db.models import BooleanField, CharField, Expression, F, Q, Value
 from django.db.models.functions import Concat
 
-TRIGRAM_INDEXES = ("patient_mrn_trgm_idx", "patient_given_name_trgm_idx",
-                   "patient_family_name_trgm_idx")  # fmt: skip
+TRIGRAM_INDEXES = ("patient_words_trgm_idx",)
 _trigram_by_database: dict[str, bool] = {}
 
 
@@ -34,18 +33,52 @@ def forget() -> None:
     _trigram_by_database.clear()
 
 
+class Words(Expression):
+    """Whether a patient's MRN, given name or family name contains `word`, case-insensitively:
+    `UPPER(mrn || ' ' || given_name || ' ' || family_name) LIKE UPPER('%word%')`, the
+    expression of the trigram index (migration patients 0011). A word has no space in it, so
+    it matches the joined text exactly where it matches one of the three."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, word: str, prefix: str = ""):
+        super().__init__()
+        self.word = word
+        self.columns = [F(f"{prefix}{column}") for column in ("mrn", "given_name", "family_name")]
+
+    def get_source_expressions(self):
+        return self.columns
+
+    def set_source_expressions(self, exprs):
+        self.columns = list(exprs)
+
+    def as_sql(self, compiler, connection):
+        pieces, params = [], []
+        for column in self.columns:
+            sql, column_params = compiler.compile(column)
+            pieces.append(f"({sql})::text")
+            params.extend(column_params)
+        joined = " || ' ' || ".join(pieces)
+        pattern = f"%{connection.ops.prep_for_like_query(self.word)}%"
+        return f"UPPER({joined}) LIKE UPPER(%s)", [*params, pattern]
+
+
 def matches(text: str, prefix: str = "") -> Q:
     """Patients whose MRN, given name or family name contains (or, without the trigram
-    indexes, starts with) every word of `text`. `prefix` is the lookup path to the patient
+    index, starts with) every word of `text`. `prefix` is the lookup path to the patient
     (e.g. "patient__")."""
-    lookup = "icontains" if substring_search() else "istartswith"
+    substring = substring_search()
     condition = Q()
     for word in text.split():
-        condition &= (
-            Q(**{f"{prefix}mrn__{lookup}": word})
-            | Q(**{f"{prefix}given_name__{lookup}": word})
-            | Q(**{f"{prefix}family_name__{lookup}": word})
-        )
+        if substring:
+            condition &= Q(Words(word, prefix))
+        else:
+            condition &= (
+                Q(**{f"{prefix}mrn__istartswith": word})
+                | Q(**{f"{prefix}given_name__istartswith": word})
+                | Q(**{f"{prefix}family_name__istartswith": word})
+            )
     return condition
 
 

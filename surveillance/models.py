@@ -99,6 +99,14 @@ class Draw(models.Model):
                 condition=Q(status="collected"),
                 name="draw_awaiting_result_idx",
             ),
+            # The nurses' overdue, due-today and due-this-week sections in their order
+            # (due date, then id): a page is the first 25 entries of a range, not a sort of
+            # the thousands of planned draws in it.
+            models.Index(
+                fields=["due_date", "id"],
+                condition=Q(status="planned"),
+                name="draw_planned_due_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -26,6 +26,9 @@ SHARE = 0.1
 FLOOR = 1000
 UNDEFINED_FUNCTION = "42883"
 APPS = ("patients", "surveillance")
+# A partial index this many pages (of 8 kB: a few thousand entries) past twice its size at
+# the last ANALYZE marks its table stale.
+INDEX_PAGES = 8
 
 
 def tables() -> list[str]:
@@ -41,7 +44,13 @@ def tables() -> list[str]:
 
 
 def stale_tables(names: list[str] | None = None) -> list[str]:
-    """Those of `names` (default: tables()) changed by more than SHARE since last analysed."""
+    """Those of `names` (default: tables()) changed by more than SHARE since last analysed,
+    or with a partial index that has more than doubled since (by more than INDEX_PAGES).
+
+    The second: a run that plans 52,000 draws changes 7% of 750,000 draws, which autovacuum
+    waits for, but every planned draw is new, and a planner that believes there are none
+    reads the nurses' draw lists through the wrong index (150 ms instead of 1 ms). A partial
+    index holds exactly such a subset, and ANALYZE records its size."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -49,10 +58,18 @@ def stale_tables(names: list[str] | None = None) -> list[str]:
             FROM pg_stat_user_tables AS s JOIN pg_class AS c ON c.oid = s.relid
             WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)
               AND s.n_mod_since_analyze >= %s
-              AND s.n_mod_since_analyze >= %s * greatest(c.reltuples, 0)
+              AND (
+                s.n_mod_since_analyze >= %s * greatest(c.reltuples, 0)
+                OR EXISTS (
+                  SELECT 1 FROM pg_index AS i JOIN pg_class AS ic ON ic.oid = i.indexrelid
+                  WHERE i.indrelid = c.oid AND i.indpred IS NOT NULL
+                    AND pg_relation_size(ic.oid) / current_setting('block_size')::int
+                        > 2 * greatest(ic.relpages, 1) + %s
+                )
+              )
             ORDER BY s.relname
             """,
-            [names or tables(), FLOOR, SHARE],
+            [names or tables(), FLOOR, SHARE, INDEX_PAGES],
         )
         return [name for (name,) in cursor.fetchall()]
 

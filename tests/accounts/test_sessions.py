@@ -125,3 +125,51 @@ def test_limits_come_from_the_environment():
 def test_mfa_is_required_by_default_unless_debug():
     assert _settings_from_env(DEBUG="false")[:3] == ["900", "12", "True"]
     assert _settings_from_env(DEBUG="true")[2] == "False"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_idle_timer_save_does_not_wait_for_the_disk_but_sign_in_does(nurse):
+    """Each page moves the session's expiry; that save alone commits without waiting for the
+    disk (config/sessions.py). A save that changes the session's data waits, as before."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    with CaptureQueriesContext(connection) as signing_in:
+        client.post("/login/", {"username": "nurse", "password": PASSWORD})
+    key = session_cookie(client)
+    assert not [q for q in signing_in.captured_queries if "synchronous_commit" in q["sql"]]
+
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(1))
+    with CaptureQueriesContext(connection) as browsing:
+        assert client.get("/patients/").status_code == 200
+    sql = [q["sql"] for q in browsing.captured_queries]
+    bump = next(i for i, s in enumerate(sql) if s.startswith('UPDATE "django_session"'))
+    assert sql[bump - 1] == "SET LOCAL synchronous_commit TO OFF"
+    # Committed and visible to any other connection straight away, at "idle limit from now".
+    idle = timedelta(minutes=django_settings.SESSION_IDLE_MINUTES)
+    with connection.temporary_connection() as other:
+        other.execute("SELECT expire_date FROM django_session WHERE session_key = %s", [key])
+        (expires,) = other.fetchone()
+    assert abs(expires - (timezone.now() + idle)) < timedelta(seconds=30)
+    # The next statement on this connection is back to waiting for the disk.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_idle_timer_does_not_bring_back_a_session_signed_out_meanwhile(nurse):
+    from django.contrib.sessions.backends.base import UpdateError
+    from django.utils.module_loading import import_string
+
+    client = Client()
+    client.post("/login/", {"username": "nurse", "password": PASSWORD})
+    key = session_cookie(client)
+    store = import_string(f"{django_settings.SESSION_ENGINE}.SessionStore")(key)
+    assert store.get(SIGNED_IN_AT_KEY)  # loaded, unchanged: the idle-timer save
+    Session.objects.filter(session_key=key).delete()  # signed out in another tab
+
+    with pytest.raises(UpdateError):
+        store.save()
+    assert not Session.objects.filter(session_key=key).exists()

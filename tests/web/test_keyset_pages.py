@@ -145,3 +145,36 @@ def test_api_a_searched_list_pages_by_key_in_name_order(api, nurse):
     assert seen == expected
     back = client.get(body["previous"]).json()
     assert [p["mrn"] for p in back["results"]] == expected[50:100]
+
+
+def test_the_patient_list_takes_a_fixed_number_of_queries_whatever_its_size(client, nurse):
+    """The first page, a search, a filter and a page by key: as many queries with 30 patients
+    as with 60, and the oncologist filter's options one query however many oncologists."""
+    from surveillance import worklist_counts
+    from tests.factories import UserFactory
+
+    client.force_login(nurse)
+    urls = ["/patients/", "/patients/?search=name1", "/patients/?eligible=yes&risk=high"]
+
+    def counts() -> list[int]:
+        worklist_counts.start_afresh()  # each round counts its totals afresh
+        html = client.get(urls[2]).content.decode()
+        client.get(urls[1])  # the search's one-off check of the indexes it may use
+        pages = [*urls, urls[2].split("?")[0] + link(html, "next")]
+        result = []
+        for url in pages:
+            with CaptureQueriesContext(connection) as ctx:
+                assert client.get(url).status_code == 200
+            result.append(len(ctx.captured_queries))
+        return result
+
+    cohort(60)
+    few = counts()
+    cohort(60)
+    for i in range(20):
+        UserFactory(username=f"onc{i}", role="oncologist")
+    more = counts()
+    assert more == few, (few, more)
+    # session, user, count (with the page's ids for a search), the page, the read log, the
+    # oncologists, the session's expiry (in a savepoint here: the test's transaction)
+    assert max(more) <= 9, more
