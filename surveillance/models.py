@@ -618,3 +618,26 @@ class ProgrammeMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.figure} {self.month:%Y-%m} = {self.n}"
+
+
+class ProgrammeMonthTotal(models.Model):
+    """ProgrammeMonth summed over every oncologist: `n` events by calendar month, figure and
+    value. The overall and monthly figures read these (a few hundred rows a month) rather
+    than a row per oncologist. Kept by the same refresh, in the same statement."""
+
+    month = models.DateField()
+    figure = models.CharField(max_length=24)
+    value = models.FloatField(null=True)
+    n = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "figure", "value"],
+                nulls_distinct=False,
+                name="programme_month_total_cell",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.month:%Y-%m} = {self.n} (all oncologists)"

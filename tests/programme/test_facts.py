@@ -7,7 +7,7 @@ from patients.outbox import patient_changed
 from patients.services import assessment_create, patient_update
 from programme.selectors import programme_metrics
 from surveillance import engine, programme_facts, services
-from surveillance.models import Alert, ProgrammeFact, ProgrammeMonth
+from surveillance.models import Alert, ProgrammeFact, ProgrammeMonth, ProgrammeMonthTotal
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, UserFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,11 @@ def kept_state():
         ),
         key=repr,
     )
-    return facts, sums
+    totals = sorted(
+        ProgrammeMonthTotal.objects.exclude(n=0).values_list("month", "figure", "value", "n"),
+        key=repr,
+    )
+    return facts, sums, totals
 
 
 def test_facts_kept_after_each_change_equal_facts_made_from_scratch(
