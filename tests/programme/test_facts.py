@@ -93,6 +93,16 @@ def test_facts_kept_after_each_change_equal_facts_made_from_scratch(
         "dr.other": 1,
     }
 
+    # The totals are the per-oncologist sums summed over oncologists.
+    _, sums, totals = kept
+    pooled = {}
+    for month, _, figure, value, n in sums:
+        pooled[month, figure, value] = pooled.get((month, figure, value), 0) + n
+    assert {cell: n for cell, n in pooled.items() if n} == {
+        (month, figure, value): n for month, figure, value, n in totals
+    }
+    assert any(n > 1 for *_, n in totals)
+
     programme_facts.rebuild()
     assert kept_state() == kept
     assert programme_metrics(**period) == figures
