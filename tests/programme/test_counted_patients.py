@@ -117,8 +117,12 @@ def counted_by_hand(start, end):
         first = following
     return {
         "monitored": len(patients),
-        "funnel": {"monitored": len(patients), "tested": len(tested),
-                   "esr1_detected": len(detected), "switched": len(switched)},  # fmt: skip
+        "funnel": {
+            "monitored": len(patients),
+            "tested": len(tested),
+            "esr1_detected": len(detected),
+            "switched": len(switched),
+        },  # fmt: skip
         "by_oncologist": by_oncologist,
         "by_month": months,
     }
