@@ -204,7 +204,8 @@ def patients_sql() -> str:
     between two islands both reaching into it: sums by month, corrected for the facts of the
     partial first and last months outside the range. And the funnel, one row: of the
     patients monitored, those tested (a draw collected in the range); of those, ESR1
-    detected (a detection in the range); of those, switched (a switch decided in it)."""
+    detected (a detection in the range); of those, switched (a switch decided in it): from
+    each monitored patient's kept days (ProgrammeFunnel), four overlaps of ranges of days."""
     return sql(
         """WITH bounds AS (
             SELECT date_trunc('month', %(start)s::timestamp)::date AS first_month,
@@ -256,34 +257,6 @@ def patients_sql() -> str:
             FROM {total} t, bounds b
             WHERE t.{total.figure} IN ('island_start', 'island_end')
               AND t.{total.month} <= b.last_month
-        ),
-        spans AS MATERIALIZED (
-            SELECT DISTINCT f.{fact.patient} AS patient_id
-            FROM {fact} f
-            WHERE f.{fact.figure} = 'span' AND f.{fact.on_date} <= %(end)s
-              AND (f.{fact.last_day} IS NULL OR f.{fact.last_day} >= %(start)s)
-        ),
-        funnel AS (
-            SELECT pt.patient_id,
-                   t.patient_id IS NOT NULL AS tested,
-                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL AS detected,
-                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL
-                       AND s.patient_id IS NOT NULL AS switched
-            FROM spans AS pt
-            LEFT JOIN (
-                SELECT DISTINCT {fact.patient} AS patient_id FROM {fact}
-                WHERE {fact.figure} = 'collected' AND {fact.on_date} BETWEEN %(start)s AND %(end)s
-            ) AS t ON t.patient_id = pt.patient_id
-            LEFT JOIN (
-                SELECT DISTINCT {fact.patient} AS patient_id FROM {fact}
-                WHERE {fact.figure} = ANY(%(detections)s)
-                  AND {fact.on_date} BETWEEN %(start)s AND %(end)s
-            ) AS d ON d.patient_id = pt.patient_id
-            LEFT JOIN (
-                SELECT DISTINCT {fact.patient} AS patient_id FROM {fact}
-                WHERE {fact.figure} = 'decision_switched'
-                  AND {fact.on_date} BETWEEN %(start)s AND %(end)s
-            ) AS s ON s.patient_id = pt.patient_id
         )
         SELECT CASE WHEN GROUPING(oncologist_id) = 0 THEN 'oncologist' ELSE 'all' END AS scope,
                NULL::date AS month, oncologist_id, coalesce(sum(n), 0)::bigint AS monitored,
@@ -303,8 +276,14 @@ def patients_sql() -> str:
                NULL, NULL, NULL
         FROM months m
         UNION ALL
-        SELECT 'funnel', NULL, NULL, count(*),
-               count(*) FILTER (WHERE tested), count(*) FILTER (WHERE detected),
-               count(*) FILTER (WHERE switched)
-        FROM funnel"""
+        SELECT 'funnel', NULL, NULL, count(*), count(*) FILTER (WHERE tested),
+               count(*) FILTER (WHERE tested AND detected),
+               count(*) FILTER (WHERE tested AND detected AND switched)
+        FROM (
+            SELECT f.{funnel.tested} && q.days AS tested,
+                   f.{funnel.detected} && q.days AS detected,
+                   f.{funnel.switched} && q.days AS switched
+            FROM {funnel} f, (SELECT daterange(%(start)s::date, %(end)s::date, '[]') AS days) q
+            WHERE f.{funnel.monitored} && q.days
+        ) AS funnel"""
     )

@@ -60,6 +60,7 @@ from surveillance.models import (
     Draw,
     DrawStatus,
     ProgrammeFact,
+    ProgrammeFunnel,
     ProgrammeMonth,
     ProgrammeMonthTotal,
     Result,
@@ -111,6 +112,7 @@ def sql(template: str, **fragments: str) -> str:
         fact=Names(ProgrammeFact),
         month=Names(ProgrammeMonth),
         total=Names(ProgrammeMonthTotal),
+        funnel=Names(ProgrammeFunnel),
     )
 
 
@@ -291,6 +293,17 @@ _FACTS = """
 
 _COLUMNS = "patient_id, oncologist_id, figure, on_date, last_day, value"
 
+# A patient's funnel days (ProgrammeFunnel's columns in order) from rows of its facts
+# (patient_id, figure, on_date, last_day); empty where it has none of a kind.
+_FUNNEL_DAYS = """patient_id,
+    range_agg(daterange(on_date, last_day, '[]')) FILTER (WHERE figure = 'span'),
+    coalesce(range_agg(daterange(on_date, on_date, '[]')) FILTER (WHERE figure = 'collected'),
+             datemultirange()),
+    coalesce(range_agg(daterange(on_date, on_date, '[]'))
+                 FILTER (WHERE figure IN ('detection_before', 'detection_at')), datemultirange()),
+    coalesce(range_agg(daterange(on_date, on_date, '[]'))
+                 FILTER (WHERE figure = 'decision_switched'), datemultirange())"""
+
 
 @cache
 def _refresh_sql() -> str:
@@ -310,13 +323,16 @@ def _refresh_sql() -> str:
             INSERT INTO {fact} ({fact.patient}, {fact.oncologist_id}, {fact.figure},
                                 {fact.on_date}, {fact.last_day}, {fact.value})
             SELECT {columns} FROM ({facts}) AS facts
-            RETURNING {fact.oncologist_id} AS oncologist_id, {fact.figure} AS figure,
-                      {fact.on_date} AS on_date, {fact.value} AS value
+            RETURNING {fact.patient} AS patient_id, {fact.oncologist_id} AS oncologist_id,
+                      {fact.figure} AS figure, {fact.on_date} AS on_date,
+                      {fact.last_day} AS last_day, {fact.value} AS value
         ),
         delta AS (
             SELECT date_trunc('month', c.on_date::timestamp)::date AS month, c.oncologist_id,
                    c.figure, c.value, sum(c.n)::bigint AS n
-            FROM (SELECT *, -1 AS n FROM old UNION ALL SELECT *, 1 AS n FROM new) AS c
+            FROM (SELECT oncologist_id, figure, on_date, value, -1 AS n FROM old
+                  UNION ALL
+                  SELECT oncologist_id, figure, on_date, value, 1 AS n FROM new) AS c
             WHERE c.figure <> ALL(%(day_only)s)
             GROUP BY 1, 2, 3, 4
             HAVING sum(c.n) <> 0
@@ -329,6 +345,24 @@ def _refresh_sql() -> str:
             ORDER BY month, figure, value NULLS FIRST
             ON CONFLICT ON CONSTRAINT programme_month_total_cell
             DO UPDATE SET {total.n} = {total}.{total.n} + EXCLUDED.{total.n}
+        ),
+        funnel_days AS (
+            SELECT {funnel_days} FROM new GROUP BY patient_id HAVING bool_or(figure = 'span')
+        ),
+        funnel_gone AS (
+            DELETE FROM {funnel} x
+            WHERE x.{funnel.patient} = ANY(%(ids)s)
+              AND x.{funnel.patient} NOT IN (SELECT patient_id FROM funnel_days)
+        ),
+        funnel_kept AS (
+            INSERT INTO {funnel} ({funnel.patient}, {funnel.monitored}, {funnel.tested},
+                                  {funnel.detected}, {funnel.switched})
+            SELECT * FROM funnel_days ORDER BY patient_id
+            ON CONFLICT ({funnel.patient}) DO UPDATE
+            SET {funnel.monitored} = EXCLUDED.{funnel.monitored},
+                {funnel.tested} = EXCLUDED.{funnel.tested},
+                {funnel.detected} = EXCLUDED.{funnel.detected},
+                {funnel.switched} = EXCLUDED.{funnel.switched}
         )
         INSERT INTO {month} ({month.month}, {month.figure}, {month.oncologist_id},
                              {month.value}, {month.n})
@@ -339,6 +373,7 @@ def _refresh_sql() -> str:
         ctes=_ctes(only_patients=True),
         facts=_facts(only_patients=True),
         columns=_COLUMNS,
+        funnel_days=_FUNNEL_DAYS,
     )
 
 
@@ -368,6 +403,17 @@ def _rebuild_sql() -> tuple[str, ...]:
             """INSERT INTO {total} ({total.month}, {total.figure}, {total.value}, {total.n})
             SELECT {month.month}, {month.figure}, {month.value}, sum({month.n})
             FROM {month} GROUP BY 1, 2, 3 HAVING sum({month.n}) <> 0"""
+        ),
+        sql("DELETE FROM {funnel}"),
+        sql(
+            """INSERT INTO {funnel} ({funnel.patient}, {funnel.monitored}, {funnel.tested},
+                                     {funnel.detected}, {funnel.switched})
+            SELECT {funnel_days}
+            FROM (SELECT {fact.patient} AS patient_id, {fact.figure} AS figure,
+                         {fact.on_date} AS on_date, {fact.last_day} AS last_day
+                  FROM {fact}) AS facts
+            GROUP BY patient_id HAVING bool_or(figure = 'span')""",
+            funnel_days=_FUNNEL_DAYS,
         ),
     )
 
