@@ -95,19 +95,21 @@ _CELLS = """
         UNION ALL
         -- Draws planned and not collected whose due date has come: late (0) once more than
         -- 14 days past it, else not decided yet.
-        SELECT date_trunc('month', d.{draw.due_date}::timestamp)::date, p.{patient.oncologist},
+        SELECT date_trunc('month', d.{draw.due_date}::timestamp)::date,
+               (SELECT p.{patient.oncologist} FROM {patient} p
+                WHERE p.{patient.id} = d.{draw.patient}),
                CASE WHEN d.{draw.due_date} + %(on_time_days)s < %(today)s::date THEN 'draw'
                     ELSE 'draw_pending' END,
                CASE WHEN d.{draw.due_date} + %(on_time_days)s < %(today)s::date THEN 0.0
                     END,
                1
-        FROM {draw} d JOIN {patient} p ON p.{patient.id} = d.{draw.patient}
+        FROM {draw} d
         WHERE d.{draw.status} = %(planned)s AND d.{draw.collected_on} IS NULL
           AND d.{draw.due_date} BETWEEN %(start)s AND LEAST(%(end)s, %(today)s)
     ),
     pooled AS (
         SELECT t.{total.month} AS month, t.{total.figure} AS figure, t.{total.value} AS value,
-               t.{total.n} AS n
+               t.{total.n}::int AS n
         FROM {total} t, bounds b
         WHERE t.{total.month} BETWEEN b.first_month AND b.last_month
           AND t.{total.figure} = ANY(%(summed)s) AND t.{total.n} <> 0
@@ -116,7 +118,7 @@ _CELLS = """
     ),
     per_oncologist AS (
         SELECT m.{month.oncologist_id} AS oncologist_id, m.{month.figure} AS figure,
-               m.{month.value} AS value, m.{month.n} AS n
+               m.{month.value} AS value, m.{month.n}::int AS n
         FROM {month} m, bounds b
         WHERE m.{month.month} BETWEEN b.first_month AND b.last_month
           AND m.{month.figure} = ANY(%(summed)s) AND m.{month.n} <> 0
@@ -125,12 +127,12 @@ _CELLS = """
     ),
     hist AS (
         SELECT CASE WHEN GROUPING(c.month) = 0 THEN 'month' ELSE 'all' END AS scope,
-               c.month, NULL::bigint AS oncologist_id, c.figure, c.value, sum(c.n) AS n
+               c.month, NULL::bigint AS oncologist_id, c.figure, c.value, sum(c.n)::int AS n
         FROM pooled c
         GROUP BY GROUPING SETS ((c.figure, c.value), (c.month, c.figure, c.value))
         HAVING sum(c.n) <> 0
         UNION ALL
-        SELECT 'oncologist', NULL::date, c.oncologist_id, c.figure, c.value, sum(c.n)
+        SELECT 'oncologist', NULL::date, c.oncologist_id, c.figure, c.value, sum(c.n)::int
         FROM per_oncologist c
         GROUP BY c.oncologist_id, c.figure, c.value
         HAVING sum(c.n) <> 0
@@ -147,7 +149,8 @@ def events_sql() -> str:
     return sql(
         """WITH {cells},
         series AS (
-            SELECT h.scope, h.month, h.oncologist_id, s.name AS series, h.value, sum(h.n) AS n
+            SELECT h.scope COLLATE "C" AS scope, h.month, h.oncologist_id,
+                   s.name COLLATE "C" AS series, h.value, sum(h.n)::int AS n
             FROM hist h
             JOIN unnest(%(series_figures)s::text[], %(series_names)s::text[]) AS s(figure, name)
               ON s.figure = h.figure
@@ -240,11 +243,11 @@ def patients_sql() -> str:
               AND f.{fact.last_day} <= %(end)s
         ),
         counted AS (
-            SELECT m.{month.oncologist_id} AS oncologist_id, m.{month.n} AS n
+            SELECT m.{month.oncologist_id} AS oncologist_id, m.{month.n}::int AS n
             FROM {month} m, bounds b
             WHERE m.{month.figure} = 'island_start' AND m.{month.month} <= b.last_month
             UNION ALL
-            SELECT m.{month.oncologist_id}, -m.{month.n}
+            SELECT m.{month.oncologist_id}, -m.{month.n}::int
             FROM {month} m, bounds b
             WHERE m.{month.figure} = 'island_end' AND m.{month.month} < b.first_month
             UNION ALL
@@ -253,7 +256,7 @@ def patients_sql() -> str:
             SELECT oncologist_id, -1 FROM gaps
         ),
         pooled AS MATERIALIZED (
-            SELECT t.{total.month} AS month, t.{total.figure} AS figure, t.{total.n} AS n
+            SELECT t.{total.month} AS month, t.{total.figure} AS figure, t.{total.n}::int AS n
             FROM {total} t, bounds b
             WHERE t.{total.figure} IN ('island_start', 'island_end')
               AND t.{total.month} <= b.last_month
