@@ -614,7 +614,15 @@ class ProgrammeMonth(models.Model):
                 name="programme_month_cell",
             )
         ]
-        indexes = [models.Index(fields=["figure", "month"], name="programme_month_figure")]
+        # Covering: the programme's reads (a figure's sums over a range of months) are
+        # answered from the index alone.
+        indexes = [
+            models.Index(
+                fields=["figure", "month"],
+                include=["oncologist_id", "value", "n"],
+                name="programme_month_figure_cover",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.figure} {self.month:%Y-%m} = {self.n}"

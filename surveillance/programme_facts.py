@@ -363,6 +363,10 @@ def _refresh_sql() -> str:
                 {funnel.tested} = EXCLUDED.{funnel.tested},
                 {funnel.detected} = EXCLUDED.{funnel.detected},
                 {funnel.switched} = EXCLUDED.{funnel.switched}
+            WHERE ({funnel}.{funnel.monitored}, {funnel}.{funnel.tested},
+                   {funnel}.{funnel.detected}, {funnel}.{funnel.switched})
+                  IS DISTINCT FROM (EXCLUDED.{funnel.monitored}, EXCLUDED.{funnel.tested},
+                                    EXCLUDED.{funnel.detected}, EXCLUDED.{funnel.switched})
         )
         INSERT INTO {month} ({month.month}, {month.figure}, {month.oncologist_id},
                              {month.value}, {month.n})
