@@ -30,7 +30,10 @@ from surveillance.programme_facts import (
     sql,
 )
 
-__all__ = ["CLINICAL_DECISIONS", "DETECTION_KINDS", "events_sql", "parameters", "patients_sql"]
+__all__ = [
+    "CLINICAL_DECISIONS", "DETECTION_KINDS", "SETTINGS", "events_sql", "parameters",
+    "patients_sql", "settings_sql",
+]  # fmt: skip
 
 # The facts summed by month that the events statement reads (the other sums, the patients'
 # islands of monitored days, are the patients statement's).
@@ -48,6 +51,21 @@ SERIES = {
     "switch_days": "days_to_switch",
     **{f"decision_{kind}": "days_to_decision" for kind in CLINICAL_DECISIONS},
 }
+
+
+# Settings for the statements' transaction: they are short statements over summed rows, so
+# compiling them (JIT, which their cost estimates would ask for) takes longer than running
+# them, so does starting parallel workers for their few thousand rows, and their sorts of
+# monthly sums fit in memory.
+SETTINGS = {"jit": "off", "work_mem": "64MB", "max_parallel_workers_per_gather": "0"}
+
+
+def settings_sql(*, local: bool = True) -> str:
+    """One SELECT that applies SETTINGS, to the transaction (`local`) or the session."""
+    flag = "true" if local else "false"
+    return "SELECT " + ", ".join(
+        f"set_config('{name}', '{value}', {flag})" for name, value in SETTINGS.items()
+    )
 
 
 def parameters(*, start, end, today, zone: str) -> dict:
