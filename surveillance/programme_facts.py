@@ -3,16 +3,17 @@
 Computing the figures from the clinical tables reads a year of draws and results with their
 joins on every call: about 3 s at 100,000 patients. Instead each patient's events are kept
 as compact rows (ProgrammeFact), summed by month, oncologist and value (ProgrammeMonth) and
-by month and value over every oncologist (ProgrammeMonthTotal), and the programme app reads
-those sums (programme/queries.py): the overall and monthly figures a few thousand rows, the
-per-oncologist ones a few tens of thousands, whatever the number of patients.
+by month and value over every oncologist (ProgrammeMonthTotal), with each monitored
+patient's days for the funnel (ProgrammeFunnel); the programme app reads those
+(programme/queries.py): the overall and monthly figures a few thousand rows, the
+per-oncologist ones a few tens of thousands, the funnel a row per monitored patient.
 
-`refresh(patient_ids)` rewrites the patients' facts from their records and adds the
-difference to both tables of monthly sums, in one statement. The engine calls it for every batch it
-evaluates, in the batch's transaction, and every change to a record is followed by an
-evaluation (the outbox, patients/outbox.py), so the figures follow each change within
-seconds. `rebuild()` recomputes everything from scratch (after a bulk load that bypassed the
-services, and by its tests to check the two agree).
+`refresh(patient_ids)` rewrites the patients' facts from their records, adds the difference
+to both tables of monthly sums and rewrites their funnel rows, in one statement. The engine
+calls it for every batch it evaluates, in the batch's transaction, and every change to a
+record is followed by an evaluation (the outbox, patients/outbox.py), so the figures follow
+each change within seconds. `rebuild()` recomputes everything from scratch (after a bulk
+load that bypassed the services, and by its tests to check the two agree).
 
 The facts (`figure`: `on_date`, `value`):
 - span: a monitored span (a surveillance treatment of an eligible kind of patient, from the

@@ -169,3 +169,17 @@ def test_a_patient_who_leaves_the_programme_leaves_the_funnel(
     kept = kept_state()
     programme_facts.rebuild()
     assert kept_state() == kept
+
+
+def test_the_rebuild_command_makes_facts_sums_and_funnel_days(oncologist):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    patient = PatientFactory(oncologist=oncologist, enrolled_on=days(-300))
+    TreatmentFactory(patient=patient, start_date=days(-300))
+    out = StringIO()
+    call_command("rebuild_programme_facts", stdout=out)
+    assert ProgrammeFunnel.objects.filter(patient_id=patient.id).exists()
+    assert ProgrammeMonthTotal.objects.filter(figure="island_start", n=1).exists()
+    assert "1 patients' funnel days" in out.getvalue()
