@@ -166,27 +166,25 @@ def events_sql() -> str:
     percentile_cont gives them: the values at the ranks around p * (count - 1), interpolated."""
     return sql(
         """WITH {cells},
-        ranked AS (
-            -- A series' values may come from several figures (a turnaround from results
-            -- and failed results), so one value may have several rows: `upto` counts the
-            -- values up to and including it (its peers too), and the value at rank r (from
-            -- 0) is the least one with more than r values up to it.
+        series AS (
             SELECT h.scope COLLATE "C" AS scope, h.month, h.oncologist_id,
-                   s.name COLLATE "C" AS series, h.value,
-                   sum(h.n) OVER w AS upto,
-                   sum(h.n) OVER (PARTITION BY h.scope COLLATE "C", h.month, h.oncologist_id,
-                                               s.name COLLATE "C") AS total
+                   s.name COLLATE "C" AS series, h.value, sum(h.n)::int AS n
             FROM hist h
             JOIN unnest(%(series_figures)s::text[], %(series_names)s::text[]) AS s(figure, name)
               ON s.figure = h.figure
             WHERE h.value IS NOT NULL
-            WINDOW w AS (PARTITION BY h.scope COLLATE "C", h.month, h.oncologist_id,
-                                      s.name COLLATE "C" ORDER BY h.value)
+            GROUP BY 1, 2, 3, 4, 5
+        ),
+        ranked AS (
+            SELECT *, sum(n) OVER w - n AS below,
+                   sum(n) OVER (PARTITION BY scope, month, oncologist_id, series) AS total
+            FROM series
+            WINDOW w AS (PARTITION BY scope, month, oncologist_id, series ORDER BY value)
         ),
         ranks AS (
             -- percentile_cont's arithmetic, in float8 as it does it.
-            SELECT scope, month, oncologist_id, series, value, upto::float8 AS upto,
-                   total::float8 AS total,
+            SELECT scope, month, oncologist_id, series, value, n::float8 AS n,
+                   below::float8 AS below, total::float8 AS total,
                    0.5::float8 * (total::float8 - 1) AS pos50,
                    0.9::float8 * (total::float8 - 1) AS pos90
             FROM ranked
@@ -194,10 +192,14 @@ def events_sql() -> str:
         percentiles AS (
             SELECT scope, month, oncologist_id, series, max(total) AS total,
                    max(pos50) AS pos50, max(pos90) AS pos90,
-                   min(value) FILTER (WHERE upto > floor(pos50)) AS lo50,
-                   min(value) FILTER (WHERE upto > ceil(pos50)) AS hi50,
-                   min(value) FILTER (WHERE upto > floor(pos90)) AS lo90,
-                   min(value) FILTER (WHERE upto > ceil(pos90)) AS hi90
+                   max(value) FILTER (WHERE below <= floor(pos50) AND floor(pos50) < below + n)
+                       AS lo50,
+                   max(value) FILTER (WHERE below <= ceil(pos50) AND ceil(pos50) < below + n)
+                       AS hi50,
+                   max(value) FILTER (WHERE below <= floor(pos90) AND floor(pos90) < below + n)
+                       AS lo90,
+                   max(value) FILTER (WHERE below <= ceil(pos90) AND ceil(pos90) < below + n)
+                       AS hi90
             FROM ranks GROUP BY 1, 2, 3, 4
         )
         SELECT scope, month, oncologist_id, figure, sum(n)::bigint AS n,
