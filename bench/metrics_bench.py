@@ -232,6 +232,7 @@ def _each_statement(start, end, today, *, repeat: int = 5) -> list[tuple[str, fl
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
+        cursor.execute(queries.settings_sql(local=False))  # as programme_metrics runs them
         for name, sql in statements:
             walls = []
             cpu_before = _backend_cpu_seconds(backend)

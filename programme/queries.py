@@ -2,11 +2,13 @@
 every figure is aggregated in Postgres, over the whole range, per calendar month and per
 oncologist, in two statements whatever the number of patients or months.
 
-Whole months come from the monthly sums (ProgrammeMonth, a few thousand rows); the range's
-first and last months may be partial, and the facts of those months that fall outside the
-range are subtracted (few for the default range, which ends today); draws not collected yet
-are read live, since whether one is due or late depends on today. Medians and percentiles
-are `percentile_cont`'s, computed from the summed values and their counts.
+Whole months come from the monthly sums: the overall and monthly figures from the sums over
+every oncologist (ProgrammeMonthTotal, a few hundred rows a month), the per-oncologist ones
+from the sums per oncologist (ProgrammeMonth). The range's first and last months may be
+partial, and the facts of those months that fall outside the range are subtracted (few for
+the default range, which ends today); draws not collected yet are read live, since whether
+one is due or late depends on today. Medians and percentiles are `percentile_cont`'s,
+computed from the summed values and their counts.
 
 Table and column names come from the models' `_meta` (programme_facts.Names), values are
 always parameters. Every statement answers rows of (`scope`, `month`, `oncologist_id`, ...):
@@ -28,10 +30,13 @@ from surveillance.programme_facts import (
     sql,
 )
 
-__all__ = ["CLINICAL_DECISIONS", "DETECTION_KINDS", "events_sql", "parameters", "patients_sql"]
+__all__ = [
+    "CLINICAL_DECISIONS", "DETECTION_KINDS", "SETTINGS", "events_sql", "parameters",
+    "patients_sql", "settings_sql",
+]  # fmt: skip
 
-# The facts summed by month that the events statement reads (ProgrammeMonth's other rows,
-# the patients' runs of monitored months, are the patients statement's).
+# The facts summed by month that the events statement reads (the other sums, the patients'
+# islands of monitored days, are the patients statement's).
 SUMMED = (
     "draw", "result", "result_failed", "alert", "detection_before", "detection_at",
     "switch_days", *(f"decision_{kind}" for kind in CLINICAL_DECISIONS),
@@ -46,6 +51,21 @@ SERIES = {
     "switch_days": "days_to_switch",
     **{f"decision_{kind}": "days_to_decision" for kind in CLINICAL_DECISIONS},
 }
+
+
+# Settings for the statements' transaction: they are short statements over summed rows, so
+# compiling them (JIT, which their cost estimates would ask for) takes longer than running
+# them, so does starting parallel workers for their few thousand rows, and their sorts of
+# monthly sums fit in memory.
+SETTINGS = {"jit": "off", "work_mem": "64MB", "max_parallel_workers_per_gather": "0"}
+
+
+def settings_sql(*, local: bool = True) -> str:
+    """One SELECT that applies SETTINGS, to the transaction (`local`) or the session."""
+    flag = "true" if local else "false"
+    return "SELECT " + ", ".join(
+        f"set_config('{name}', '{value}', {flag})" for name, value in SETTINGS.items()
+    )
 
 
 def parameters(*, start, end, today, zone: str) -> dict:
@@ -69,21 +89,18 @@ def parameters(*, start, end, today, zone: str) -> dict:
     }
 
 
-# The range's events as (month, oncologist, figure, value, n) cells.
+# The range's events as (month, oncologist, figure, value, n) cells: the overall and monthly
+# figures from the sums over every oncologist, the per-oncologist ones from the sums per
+# oncologist, each with the same corrections for the partial first and last months.
 _CELLS = """
     bounds AS (
         SELECT date_trunc('month', %(start)s::timestamp)::date AS first_month,
                date_trunc('month', %(end)s::timestamp)::date AS last_month
     ),
-    cells AS (
-        SELECT m.{month.month} AS month, m.{month.oncologist_id} AS oncologist_id,
-               m.{month.figure} AS figure, m.{month.value} AS value, m.{month.n} AS n
-        FROM {month} m, bounds b
-        WHERE m.{month.month} BETWEEN b.first_month AND b.last_month
-          AND m.{month.figure} = ANY(%(summed)s) AND m.{month.n} <> 0
-        UNION ALL
+    edges AS MATERIALIZED (
         -- The first month's facts before the range starts.
-        SELECT b.first_month, f.{fact.oncologist_id}, f.{fact.figure}, f.{fact.value}, -1
+        SELECT b.first_month AS month, f.{fact.oncologist_id} AS oncologist_id,
+               f.{fact.figure} AS figure, f.{fact.value} AS value, -1 AS n
         FROM {fact} f, bounds b
         WHERE f.{fact.figure} = ANY(%(summed)s)
           AND f.{fact.on_date} >= b.first_month AND f.{fact.on_date} < %(start)s
@@ -96,24 +113,46 @@ _CELLS = """
         UNION ALL
         -- Draws planned and not collected whose due date has come: late (0) once more than
         -- 14 days past it, else not decided yet.
-        SELECT date_trunc('month', d.{draw.due_date}::timestamp)::date, p.{patient.oncologist},
+        SELECT date_trunc('month', d.{draw.due_date}::timestamp)::date,
+               (SELECT p.{patient.oncologist} FROM {patient} p
+                WHERE p.{patient.id} = d.{draw.patient}),
                CASE WHEN d.{draw.due_date} + %(on_time_days)s < %(today)s::date THEN 'draw'
                     ELSE 'draw_pending' END,
                CASE WHEN d.{draw.due_date} + %(on_time_days)s < %(today)s::date THEN 0.0
                     END,
                1
-        FROM {draw} d JOIN {patient} p ON p.{patient.id} = d.{draw.patient}
+        FROM {draw} d
         WHERE d.{draw.status} = %(planned)s AND d.{draw.collected_on} IS NULL
           AND d.{draw.due_date} BETWEEN %(start)s AND LEAST(%(end)s, %(today)s)
     ),
+    pooled AS (
+        SELECT t.{total.month} AS month, t.{total.figure} AS figure, t.{total.value} AS value,
+               t.{total.n}::int AS n
+        FROM {total} t, bounds b
+        WHERE t.{total.month} BETWEEN b.first_month AND b.last_month
+          AND t.{total.figure} = ANY(%(summed)s) AND t.{total.n} <> 0
+        UNION ALL
+        SELECT month, figure, value, n FROM edges
+    ),
+    per_oncologist AS (
+        SELECT m.{month.oncologist_id} AS oncologist_id, m.{month.figure} AS figure,
+               m.{month.value} AS value, m.{month.n}::int AS n
+        FROM {month} m, bounds b
+        WHERE m.{month.month} BETWEEN b.first_month AND b.last_month
+          AND m.{month.figure} = ANY(%(summed)s) AND m.{month.n} <> 0
+        UNION ALL
+        SELECT oncologist_id, figure, value, n FROM edges
+    ),
     hist AS (
-        SELECT CASE WHEN GROUPING(c.month) = 0 THEN 'month'
-                    WHEN GROUPING(c.oncologist_id) = 0 THEN 'oncologist'
-                    ELSE 'all' END AS scope,
-               c.month, c.oncologist_id, c.figure, c.value, sum(c.n) AS n
-        FROM cells c
-        GROUP BY GROUPING SETS ((c.figure, c.value), (c.month, c.figure, c.value),
-                                (c.oncologist_id, c.figure, c.value))
+        SELECT CASE WHEN GROUPING(c.month) = 0 THEN 'month' ELSE 'all' END AS scope,
+               c.month, NULL::bigint AS oncologist_id, c.figure, c.value, sum(c.n)::int AS n
+        FROM pooled c
+        GROUP BY GROUPING SETS ((c.figure, c.value), (c.month, c.figure, c.value))
+        HAVING sum(c.n) <> 0
+        UNION ALL
+        SELECT 'oncologist', NULL::date, c.oncologist_id, c.figure, c.value, sum(c.n)::int
+        FROM per_oncologist c
+        GROUP BY c.oncologist_id, c.figure, c.value
         HAVING sum(c.n) <> 0
     )"""
 
@@ -128,7 +167,8 @@ def events_sql() -> str:
     return sql(
         """WITH {cells},
         series AS (
-            SELECT h.scope, h.month, h.oncologist_id, s.name AS series, h.value, sum(h.n) AS n
+            SELECT h.scope COLLATE "C" AS scope, h.month, h.oncologist_id,
+                   s.name COLLATE "C" AS series, h.value, sum(h.n)::int AS n
             FROM hist h
             JOIN unnest(%(series_figures)s::text[], %(series_names)s::text[]) AS s(figure, name)
               ON s.figure = h.figure
@@ -178,20 +218,19 @@ def events_sql() -> str:
 
 @cache
 def patients_sql() -> str:
-    """Patients monitored: distinct patients with a monitored span overlapping the range,
-    overall and per oncologist; per month, those with a span touching the month (within the
-    range): for a whole month the running count of the patients' runs of monitored months
-    begun minus ended, for a partial one counted from the spans. And the funnel, one row:
-    of the patients monitored, those tested (a draw collected in the range); of those, ESR1
-    detected (a detection in the range); of those, switched (a switch decided in it)."""
+    """Patients monitored: overall and per oncologist, those with a monitored day in the
+    range; per month, those with one in the month (within the range). A patient's spans are
+    kept merged into islands of days (surveillance/programme_facts.py), so a count is the
+    islands begun by the range's last day, less those ended before its first, less the gaps
+    between two islands both reaching into it: sums by month, corrected for the facts of the
+    partial first and last months outside the range. And the funnel, one row: of the
+    patients monitored, those tested (a draw collected in the range); of those, ESR1
+    detected (a detection in the range); of those, switched (a switch decided in it): from
+    each monitored patient's kept days (ProgrammeFunnel), four overlaps of ranges of days."""
     return sql(
-        """WITH spans AS MATERIALIZED (
-            SELECT f.{fact.patient} AS patient_id, f.{fact.oncologist_id} AS oncologist_id,
-                   GREATEST(f.{fact.on_date}, %(start)s::date) AS since,
-                   LEAST(f.{fact.last_day}, %(end)s::date) AS last_day
-            FROM {fact} f
-            WHERE f.{fact.figure} = 'span' AND f.{fact.on_date} <= %(end)s
-              AND (f.{fact.last_day} IS NULL OR f.{fact.last_day} >= %(start)s)
+        """WITH bounds AS (
+            SELECT date_trunc('month', %(start)s::timestamp)::date AS first_month,
+                   date_trunc('month', %(end)s::timestamp)::date AS last_month
         ),
         months AS MATERIALIZED (
             SELECT m::date AS month,
@@ -201,60 +240,71 @@ def patients_sql() -> str:
                  LATERAL (SELECT date_trunc('month', %(start)s::timestamp)
                                  + make_interval(months => k) AS m) AS first_day
         ),
-        changes AS MATERIALIZED (
-            SELECT {month.month} AS month,
-                   sum(CASE WHEN {month.figure} = 'island_start' THEN {month.n}
-                            ELSE -{month.n} END) AS change
-            FROM {month}
-            WHERE {month.figure} IN ('island_start', 'island_end')
-              AND {month.month} <= %(end)s
-            GROUP BY 1
+        edges AS MATERIALIZED (
+            -- Islands begun in the last month after the range ends.
+            SELECT b.last_month AS month, f.{fact.oncologist_id} AS oncologist_id
+            FROM {fact} f, bounds b
+            WHERE f.{fact.figure} = 'island_start' AND f.{fact.on_date} > %(end)s
+              AND f.{fact.on_date} < (b.last_month + interval '1 month')::date
+            UNION ALL
+            -- Islands ended in the first month before the range starts.
+            SELECT b.first_month, f.{fact.oncologist_id}
+            FROM {fact} f, bounds b
+            WHERE f.{fact.figure} = 'island_end'
+              AND f.{fact.on_date} >= b.first_month AND f.{fact.on_date} < %(start)s
         ),
-        running AS MATERIALIZED (
-            SELECT month, sum(change) OVER (ORDER BY month) AS monitored FROM changes
+        gaps AS MATERIALIZED (
+            SELECT f.{fact.oncologist_id} AS oncologist_id, f.{fact.on_date} AS gap_from,
+                   f.{fact.last_day} AS gap_to
+            FROM {fact} f
+            WHERE f.{fact.figure} = 'gap' AND f.{fact.on_date} >= %(start)s
+              AND f.{fact.last_day} <= %(end)s
         ),
-        funnel AS (
-            SELECT pt.patient_id,
-                   t.patient_id IS NOT NULL AS tested,
-                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL AS detected,
-                   t.patient_id IS NOT NULL AND d.patient_id IS NOT NULL
-                       AND s.patient_id IS NOT NULL AS switched
-            FROM (SELECT DISTINCT patient_id FROM spans) AS pt
-            LEFT JOIN (
-                SELECT DISTINCT {fact.patient} AS patient_id FROM {fact}
-                WHERE {fact.figure} = 'collected' AND {fact.on_date} BETWEEN %(start)s AND %(end)s
-            ) AS t ON t.patient_id = pt.patient_id
-            LEFT JOIN (
-                SELECT DISTINCT {fact.patient} AS patient_id FROM {fact}
-                WHERE {fact.figure} = ANY(%(detections)s)
-                  AND {fact.on_date} BETWEEN %(start)s AND %(end)s
-            ) AS d ON d.patient_id = pt.patient_id
-            LEFT JOIN (
-                SELECT DISTINCT {fact.patient} AS patient_id FROM {fact}
-                WHERE {fact.figure} = 'decision_switched'
-                  AND {fact.on_date} BETWEEN %(start)s AND %(end)s
-            ) AS s ON s.patient_id = pt.patient_id
+        counted AS (
+            SELECT m.{month.oncologist_id} AS oncologist_id, m.{month.n}::int AS n
+            FROM {month} m, bounds b
+            WHERE m.{month.figure} = 'island_start' AND m.{month.month} <= b.last_month
+            UNION ALL
+            SELECT m.{month.oncologist_id}, -m.{month.n}::int
+            FROM {month} m, bounds b
+            WHERE m.{month.figure} = 'island_end' AND m.{month.month} < b.first_month
+            UNION ALL
+            SELECT oncologist_id, -1 FROM edges
+            UNION ALL
+            SELECT oncologist_id, -1 FROM gaps
+        ),
+        pooled AS MATERIALIZED (
+            SELECT t.{total.month} AS month, t.{total.figure} AS figure, t.{total.n}::int AS n
+            FROM {total} t, bounds b
+            WHERE t.{total.figure} IN ('island_start', 'island_end')
+              AND t.{total.month} <= b.last_month
         )
-        SELECT 'all' AS scope, NULL::date AS month, NULL::bigint AS oncologist_id,
-               count(DISTINCT patient_id) AS monitored,
+        SELECT CASE WHEN GROUPING(oncologist_id) = 0 THEN 'oncologist' ELSE 'all' END AS scope,
+               NULL::date AS month, oncologist_id, coalesce(sum(n), 0)::bigint AS monitored,
                NULL::bigint AS tested, NULL::bigint AS esr1_detected, NULL::bigint AS switched
-        FROM spans
-        UNION ALL
-        SELECT 'oncologist', NULL, oncologist_id, count(DISTINCT patient_id), NULL, NULL, NULL
-        FROM spans GROUP BY oncologist_id
+        FROM counted
+        GROUP BY GROUPING SETS ((), (oncologist_id))
+        HAVING GROUPING(oncologist_id) = 1 OR sum(n) <> 0
         UNION ALL
         SELECT 'month', m.month, NULL,
-               CASE WHEN m.lo = m.month AND m.hi = (m.month + interval '1 month')::date - 1
-                    THEN coalesce((SELECT r.monitored FROM running r WHERE r.month <= m.month
-                                   ORDER BY r.month DESC LIMIT 1), 0)
-                    ELSE (SELECT count(DISTINCT s.patient_id) FROM spans s
-                          WHERE s.since <= m.hi AND (s.last_day IS NULL OR s.last_day >= m.lo))
-               END::bigint,
+               (coalesce((SELECT sum(p.n) FROM pooled p
+                          WHERE p.figure = 'island_start' AND p.month <= m.month), 0)
+                - coalesce((SELECT sum(p.n) FROM pooled p
+                            WHERE p.figure = 'island_end' AND p.month < m.month), 0)
+                - (SELECT count(*) FROM edges e WHERE e.month = m.month)
+                - (SELECT count(*) FROM gaps g WHERE g.gap_from >= m.lo AND g.gap_to <= m.hi)
+               )::bigint,
                NULL, NULL, NULL
         FROM months m
         UNION ALL
-        SELECT 'funnel', NULL, NULL, count(*),
-               count(*) FILTER (WHERE tested), count(*) FILTER (WHERE detected),
-               count(*) FILTER (WHERE switched)
-        FROM funnel"""
+        SELECT 'funnel', NULL, NULL, count(*), count(*) FILTER (WHERE tested),
+               count(*) FILTER (WHERE tested AND detected),
+               count(*) FILTER (WHERE tested AND detected AND switched)
+        FROM (
+            SELECT f.{funnel.tested} && q.days AS tested,
+                   f.{funnel.detected} && q.days AS detected,
+                   f.{funnel.switched} && q.days AS switched
+            FROM {funnel} f, (SELECT daterange(%(start)s::date, %(end)s::date, '[]') AS days) q
+            WHERE f.{funnel.monitored} && q.days
+        ) AS funnel"""
     )

@@ -61,18 +61,13 @@ def programme_metrics(*, start: date, end: date, today: date | None = None) -> d
     """The figures for `start`..`end` (inclusive): overall, `by_month` (every calendar month
     of the range, clipped to it) and `by_oncologist` (every active oncologist, and any other
     user who is some counted patient's oncologist). Four queries, however many patients or
-    months: JIT off for the transaction, the patients statement, the events statement and
-    the oncologists' names."""
+    months: the transaction's settings (queries.SETTINGS), the patients statement, the
+    events statement and the oncologists' names."""
     params = queries.parameters(
         start=start, end=end, today=today or clinic_today(), zone=settings.TIME_ZONE
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        # Two short statements over summed rows: compiling them (JIT, which their cost
-        # estimates would ask for) takes longer than running them, and their sorts of
-        # monthly sums fit in memory.
-        cursor.execute(
-            "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
-        )
+        cursor.execute(queries.settings_sql())
         tables = {"patients": _keyed_rows(cursor, queries.patients_sql(), params)}
         tables.update(_event_tables(_fetch(cursor, queries.events_sql(), params)))
     funnel = tables["patients"].pop(("funnel", None))

@@ -626,7 +626,68 @@ class ProgrammeMonth(models.Model):
                 name="programme_month_cell",
             )
         ]
-        indexes = [models.Index(fields=["figure", "month"], name="programme_month_figure")]
+        # Covering: the programme's reads (a figure's sums over a range of months) are
+        # answered from the index alone.
+        indexes = [
+            models.Index(
+                fields=["figure", "month"],
+                include=["oncologist_id", "value", "n"],
+                name="programme_month_figure_cover",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.figure} {self.month:%Y-%m} = {self.n}"
+
+
+class DayRanges(models.Field):
+    """A Postgres datemultirange: a set of ranges of days, read back as psycopg's Multirange.
+    Written by SQL only (surveillance/programme_facts.py)."""
+
+    description = "Ranges of days"
+
+    def db_type(self, connection) -> str:
+        return "datemultirange"
+
+
+class ProgrammeFunnel(models.Model):
+    """A monitored patient's days for the programme's funnel (SPEC section 8): the days
+    monitored and the days with a draw collected, an ESR1 detection and a switch decided.
+    A patient is in a period's funnel when `monitored` overlaps it, tested when `tested`
+    overlaps it too, and so on: one row per patient tested with four range overlaps, instead
+    of four sets of distinct patients joined. Made from the patient's ProgrammeFact rows by
+    the same refresh, in the same statement; a patient never monitored has no row."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, primary_key=True, related_name="programme_funnel"
+    )
+    monitored = DayRanges()
+    tested = DayRanges()
+    detected = DayRanges()
+    switched = DayRanges()
+
+    def __str__(self) -> str:
+        return f"funnel days of patient {self.patient_id}"
+
+
+class ProgrammeMonthTotal(models.Model):
+    """ProgrammeMonth summed over every oncologist: `n` events by calendar month, figure and
+    value. The overall and monthly figures read these (a few hundred rows a month) rather
+    than a row per oncologist. Kept by the same refresh, in the same statement."""
+
+    month = models.DateField()
+    figure = models.CharField(max_length=24)
+    value = models.FloatField(null=True)
+    n = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "figure", "value"],
+                nulls_distinct=False,
+                name="programme_month_total_cell",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.month:%Y-%m} = {self.n} (all oncologists)"

@@ -2,22 +2,29 @@
 
 Computing the figures from the clinical tables reads a year of draws and results with their
 joins on every call: about 3 s at 100,000 patients. Instead each patient's events are kept
-as compact rows (ProgrammeFact) and summed by month, oncologist and value (ProgrammeMonth),
-and the programme app reads a few thousand of those rows (programme/queries.py).
+as compact rows (ProgrammeFact), summed by month, oncologist and value (ProgrammeMonth) and
+by month and value over every oncologist (ProgrammeMonthTotal), with each monitored
+patient's days for the funnel (ProgrammeFunnel); the programme app reads those
+(programme/queries.py): the overall and monthly figures a few thousand rows, the
+per-oncologist ones a few tens of thousands, the funnel a row per monitored patient.
 
-`refresh(patient_ids)` rewrites the patients' facts from their records and adds the
-difference to the monthly sums, in one statement. The engine calls it for every batch it
-evaluates, in the batch's transaction, and every change to a record is followed by an
-evaluation (the outbox, patients/outbox.py), so the figures follow each change within
-seconds. `rebuild()` recomputes everything from scratch (after a bulk load that bypassed the
-services, and by its tests to check the two agree).
+`refresh(patient_ids)` rewrites the patients' facts from their records, adds the difference
+to both tables of monthly sums and rewrites their funnel rows, in one statement. The engine
+calls it for every batch it evaluates, in the batch's transaction, and every change to a
+record is followed by an evaluation (the outbox, patients/outbox.py), so the figures follow
+each change within seconds. `rebuild()` recomputes everything from scratch (after a bulk
+load that bypassed the services, and by its tests to check the two agree).
 
 The facts (`figure`: `on_date`, `value`):
 - span: a monitored span (a surveillance treatment of an eligible kind of patient, from the
   later of its start and enrolment until its end or first progression): its first day,
   `last_day` its last (NULL while open);
-- island_start / island_end: the patient's spans merged by calendar month: the first month
-  of a run of months touched, and the month after its last (none while open);
+- island_start / island_end: the patient's spans merged where they overlap or meet (an
+  island of days monitored): its first day, and its last (none while open);
+- gap: the days between two islands of a patient: the last day of the one (`on_date`) and
+  the first of the next (`last_day`). The patients monitored from S to E are then the
+  islands begun by E, less those ended before S, less the gaps from S to E (a patient whose
+  islands both reach into the range is counted once): three counts of sums by month;
 - collected: a draw collected (collected or resulted): the collection day;
 - draw: a draw with a due date that was collected: the due date; 1 on time (within 14 days
   of the due date), else 0. Draws not collected depend on today and are read live;
@@ -54,7 +61,9 @@ from surveillance.models import (
     Draw,
     DrawStatus,
     ProgrammeFact,
+    ProgrammeFunnel,
     ProgrammeMonth,
+    ProgrammeMonthTotal,
     Result,
     ResultStatus,
 )
@@ -71,7 +80,7 @@ CLINICAL_DECISIONS = (
     Decision.DISMISSED,
 )
 # Facts kept per day only (read per patient), not summed by month.
-DAY_ONLY = ("span", "collected")
+DAY_ONLY = ("span", "gap", "collected")
 
 
 class Names:
@@ -103,6 +112,8 @@ def sql(template: str, **fragments: str) -> str:
         treatment=Names(Treatment),
         fact=Names(ProgrammeFact),
         month=Names(ProgrammeMonth),
+        total=Names(ProgrammeMonthTotal),
+        funnel=Names(ProgrammeFunnel),
     )
 
 
@@ -159,31 +170,26 @@ _SPANS = """
         -- stopped being followed is not recorded.
         WHERE (until IS NULL OR since < until) AND (active OR until IS NOT NULL)
     ),
-    span_months AS (
-        SELECT patient_id, oncologist_id,
-               date_trunc('month', since::timestamp)::date AS first_month,
-               date_trunc('month', last_day::timestamp)::date AS last_month
-        FROM spans
-    ),
-    marked AS (
-        SELECT *, first_month > max(coalesce(last_month, 'infinity'::date)) OVER (
-                   PARTITION BY patient_id ORDER BY first_month, last_month NULLS LAST
+    ordered AS (
+        SELECT *, since > max(coalesce(last_day, 'infinity'::date)) OVER (
+                   PARTITION BY patient_id ORDER BY since, last_day NULLS LAST
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-               ) IS NOT FALSE AS starts_island
-        FROM span_months
+               ) + 1 IS NOT FALSE AS starts_island
+        FROM spans
     ),
     numbered AS (
         SELECT *, count(*) FILTER (WHERE starts_island) OVER (
-                   PARTITION BY patient_id ORDER BY first_month, last_month NULLS LAST
+                   PARTITION BY patient_id ORDER BY since, last_day NULLS LAST
                    ROWS UNBOUNDED PRECEDING
                ) AS island
-        FROM marked
+        FROM ordered
     ),
     islands AS (
-        SELECT patient_id, min(oncologist_id) AS oncologist_id,
-               min(first_month) AS first_month,
-               CASE WHEN bool_or(last_month IS NULL) THEN NULL ELSE max(last_month) END
-                   AS last_month
+        SELECT patient_id, min(oncologist_id) AS oncologist_id, min(since) AS first_day,
+               CASE WHEN bool_or(last_day IS NULL) THEN NULL ELSE max(last_day) END
+                   AS last_day,
+               lead(min(since)) OVER (PARTITION BY patient_id ORDER BY min(since))
+                   AS next_first_day
         FROM numbered GROUP BY patient_id, island
     )"""
 
@@ -208,11 +214,13 @@ _FACTS = """
            NULL::float8 AS value
     FROM spans
     UNION ALL
-    SELECT patient_id, oncologist_id, 'island_start', first_month, NULL, NULL FROM islands
+    SELECT patient_id, oncologist_id, 'island_start', first_day, NULL, NULL FROM islands
     UNION ALL
-    SELECT patient_id, oncologist_id, 'island_end', (last_month + interval '1 month')::date,
-           NULL, NULL
-    FROM islands WHERE last_month IS NOT NULL
+    SELECT patient_id, oncologist_id, 'island_end', last_day, NULL, NULL
+    FROM islands WHERE last_day IS NOT NULL
+    UNION ALL
+    SELECT patient_id, oncologist_id, 'gap', last_day, next_first_day, NULL
+    FROM islands WHERE next_first_day IS NOT NULL
     UNION ALL
     SELECT d.{draw.patient}, p.{patient.oncologist}, 'collected', d.{draw.collected_on},
            NULL, NULL
@@ -286,12 +294,25 @@ _FACTS = """
 
 _COLUMNS = "patient_id, oncologist_id, figure, on_date, last_day, value"
 
+# A patient's funnel days (ProgrammeFunnel's columns in order) from rows of its facts
+# (patient_id, figure, on_date, last_day); empty where it has none of a kind.
+_FUNNEL_DAYS = """patient_id,
+    range_agg(daterange(on_date, last_day, '[]')) FILTER (WHERE figure = 'span'),
+    coalesce(range_agg(daterange(on_date, on_date, '[]')) FILTER (WHERE figure = 'collected'),
+             datemultirange()),
+    coalesce(range_agg(daterange(on_date, on_date, '[]'))
+                 FILTER (WHERE figure IN ('detection_before', 'detection_at')), datemultirange()),
+    coalesce(range_agg(daterange(on_date, on_date, '[]'))
+                 FILTER (WHERE figure = 'decision_switched'), datemultirange())"""
+
 
 @cache
 def _refresh_sql() -> str:
-    """Replace the chosen patients' facts and add the difference to the monthly sums, in
-    one statement. The sums are updated in a fixed order of their keys, so two refreshes
-    that touch the same months wait for each other instead of deadlocking."""
+    """Replace the chosen patients' facts and add the difference to the monthly sums, per
+    oncologist and over all of them, in one statement. The sums are updated in a fixed order
+    of their keys (the per-oncologist ones, then the totals: a data-modifying WITH that the
+    statement does not read runs after it), so two refreshes that touch the same months wait
+    for each other instead of deadlocking."""
     return sql(
         """WITH {ctes},
         old AS (
@@ -303,16 +324,50 @@ def _refresh_sql() -> str:
             INSERT INTO {fact} ({fact.patient}, {fact.oncologist_id}, {fact.figure},
                                 {fact.on_date}, {fact.last_day}, {fact.value})
             SELECT {columns} FROM ({facts}) AS facts
-            RETURNING {fact.oncologist_id} AS oncologist_id, {fact.figure} AS figure,
-                      {fact.on_date} AS on_date, {fact.value} AS value
+            RETURNING {fact.patient} AS patient_id, {fact.oncologist_id} AS oncologist_id,
+                      {fact.figure} AS figure, {fact.on_date} AS on_date,
+                      {fact.last_day} AS last_day, {fact.value} AS value
         ),
         delta AS (
             SELECT date_trunc('month', c.on_date::timestamp)::date AS month, c.oncologist_id,
                    c.figure, c.value, sum(c.n)::bigint AS n
-            FROM (SELECT *, -1 AS n FROM old UNION ALL SELECT *, 1 AS n FROM new) AS c
+            FROM (SELECT oncologist_id, figure, on_date, value, -1 AS n FROM old
+                  UNION ALL
+                  SELECT oncologist_id, figure, on_date, value, 1 AS n FROM new) AS c
             WHERE c.figure <> ALL(%(day_only)s)
             GROUP BY 1, 2, 3, 4
             HAVING sum(c.n) <> 0
+        ),
+        totals AS (
+            INSERT INTO {total} ({total.month}, {total.figure}, {total.value}, {total.n})
+            SELECT month, figure, value, sum(n) FROM delta
+            GROUP BY month, figure, value
+            HAVING sum(n) <> 0
+            ORDER BY month, figure, value NULLS FIRST
+            ON CONFLICT ON CONSTRAINT programme_month_total_cell
+            DO UPDATE SET {total.n} = {total}.{total.n} + EXCLUDED.{total.n}
+        ),
+        funnel_days AS (
+            SELECT {funnel_days} FROM new GROUP BY patient_id HAVING bool_or(figure = 'span')
+        ),
+        funnel_gone AS (
+            DELETE FROM {funnel} x
+            WHERE x.{funnel.patient} = ANY(%(ids)s)
+              AND x.{funnel.patient} NOT IN (SELECT patient_id FROM funnel_days)
+        ),
+        funnel_kept AS (
+            INSERT INTO {funnel} ({funnel.patient}, {funnel.monitored}, {funnel.tested},
+                                  {funnel.detected}, {funnel.switched})
+            SELECT * FROM funnel_days ORDER BY patient_id
+            ON CONFLICT ({funnel.patient}) DO UPDATE
+            SET {funnel.monitored} = EXCLUDED.{funnel.monitored},
+                {funnel.tested} = EXCLUDED.{funnel.tested},
+                {funnel.detected} = EXCLUDED.{funnel.detected},
+                {funnel.switched} = EXCLUDED.{funnel.switched}
+            WHERE ({funnel}.{funnel.monitored}, {funnel}.{funnel.tested},
+                   {funnel}.{funnel.detected}, {funnel}.{funnel.switched})
+                  IS DISTINCT FROM (EXCLUDED.{funnel.monitored}, EXCLUDED.{funnel.tested},
+                                    EXCLUDED.{funnel.detected}, EXCLUDED.{funnel.switched})
         )
         INSERT INTO {month} ({month.month}, {month.figure}, {month.oncologist_id},
                              {month.value}, {month.n})
@@ -323,6 +378,7 @@ def _refresh_sql() -> str:
         ctes=_ctes(only_patients=True),
         facts=_facts(only_patients=True),
         columns=_COLUMNS,
+        funnel_days=_FUNNEL_DAYS,
     )
 
 
@@ -331,6 +387,7 @@ def _rebuild_sql() -> tuple[str, ...]:
     return (
         sql("DELETE FROM {fact}"),
         sql("DELETE FROM {month}"),
+        sql("DELETE FROM {total}"),
         sql(
             """INSERT INTO {fact} ({fact.patient}, {fact.oncologist_id}, {fact.figure},
                                    {fact.on_date}, {fact.last_day}, {fact.value})
@@ -346,6 +403,22 @@ def _rebuild_sql() -> tuple[str, ...]:
                    {fact.oncologist_id}, {fact.value}, count(*)
             FROM {fact} WHERE {fact.figure} <> ALL(%(day_only)s)
             GROUP BY 1, 2, 3, 4"""
+        ),
+        sql(
+            """INSERT INTO {total} ({total.month}, {total.figure}, {total.value}, {total.n})
+            SELECT {month.month}, {month.figure}, {month.value}, sum({month.n})
+            FROM {month} GROUP BY 1, 2, 3 HAVING sum({month.n}) <> 0"""
+        ),
+        sql("DELETE FROM {funnel}"),
+        sql(
+            """INSERT INTO {funnel} ({funnel.patient}, {funnel.monitored}, {funnel.tested},
+                                     {funnel.detected}, {funnel.switched})
+            SELECT {funnel_days}
+            FROM (SELECT {fact.patient} AS patient_id, {fact.figure} AS figure,
+                         {fact.on_date} AS on_date, {fact.last_day} AS last_day
+                  FROM {fact}) AS facts
+            GROUP BY patient_id HAVING bool_or(figure = 'span')""",
+            funnel_days=_FUNNEL_DAYS,
         ),
     )
 

@@ -2,12 +2,19 @@
 and so do the figures read from them."""
 
 import pytest
+from django.db import connection
 
 from patients.outbox import patient_changed
 from patients.services import assessment_create, patient_update
 from programme.selectors import programme_metrics
 from surveillance import engine, programme_facts, services
-from surveillance.models import Alert, ProgrammeFact, ProgrammeMonth
+from surveillance.models import (
+    Alert,
+    ProgrammeFact,
+    ProgrammeFunnel,
+    ProgrammeMonth,
+    ProgrammeMonthTotal,
+)
 from tests.factories import TODAY, PatientFactory, TreatmentFactory, UserFactory, days
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +33,17 @@ def kept_state():
         ),
         key=repr,
     )
-    return facts, sums
+    totals = sorted(
+        ProgrammeMonthTotal.objects.exclude(n=0).values_list("month", "figure", "value", "n"),
+        key=repr,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT patient_id, monitored::text, tested::text, detected::text, switched::text"
+            " FROM surveillance_programmefunnel ORDER BY patient_id"
+        )
+        funnel = cursor.fetchall()
+    return facts, sums, totals, funnel
 
 
 def test_facts_kept_after_each_change_equal_facts_made_from_scratch(
@@ -89,6 +106,23 @@ def test_facts_kept_after_each_change_equal_facts_made_from_scratch(
         "dr.other": 1,
     }
 
+    # The totals are the per-oncologist sums summed over oncologists.
+    _, sums, totals, funnel = kept
+    pooled = {}
+    for month, _, figure, value, n in sums:
+        pooled[month, figure, value] = pooled.get((month, figure, value), 0) + n
+    assert {cell: n for cell, n in pooled.items() if n} == {
+        (month, figure, value): n for month, figure, value, n in totals
+    }
+    assert any(n > 1 for *_, n in totals)
+    # Every monitored patient's funnel days: all four tested, the first two detected, one
+    # switched; the fourth moved to dr.other, the third progressed on day -100.
+    assert [row[0] for row in funnel] == [p.id for p in patients]
+    assert [row[2] != "{}" for row in funnel] == [True] * 4
+    assert [row[3] != "{}" for row in funnel] == [True, True, False, False]
+    assert [row[4] != "{}" for row in funnel] == [True, False, False, False]
+    assert funnel[2][1] == f"{{[{days(-300)},{days(-100)})}}"
+
     programme_facts.rebuild()
     assert kept_state() == kept
     assert programme_metrics(**period) == figures
@@ -111,3 +145,41 @@ def test_a_database_upgraded_with_patients_gets_its_facts_built_after_migrate(on
     # Built once, when there were none; later migrations leave the kept facts to the engine.
     assert ProgrammeFact.objects.filter(figure="span", value=999).exists()
     assert before != kept_state()
+
+
+def test_a_patient_who_leaves_the_programme_leaves_the_funnel(
+    oncologist, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        stays, leaves = (
+            PatientFactory(oncologist=oncologist, enrolled_on=days(-300)) for _ in "ab"
+        )
+        for patient in (stays, leaves):
+            TreatmentFactory(patient=patient, start_date=days(-300))
+            patient_changed(patient.id)
+        engine.run_all(today=TODAY)
+        assert ProgrammeFunnel.objects.count() == 2
+        # HER2 found positive on review: outside the programme from now on.
+        patient_update(actor=oncologist, patient=leaves, her2_status="positive")
+        engine.run_marked(today=TODAY)
+
+    assert list(ProgrammeFunnel.objects.values_list("patient_id", flat=True)) == [stays.id]
+    figures = programme_metrics(start=days(-365), end=TODAY, today=TODAY)
+    assert figures["monitored"] == 1 and figures["funnel"]["monitored"] == 1
+    kept = kept_state()
+    programme_facts.rebuild()
+    assert kept_state() == kept
+
+
+def test_the_rebuild_command_makes_facts_sums_and_funnel_days(oncologist):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    patient = PatientFactory(oncologist=oncologist, enrolled_on=days(-300))
+    TreatmentFactory(patient=patient, start_date=days(-300))
+    out = StringIO()
+    call_command("rebuild_programme_facts", stdout=out)
+    assert ProgrammeFunnel.objects.filter(patient_id=patient.id).exists()
+    assert ProgrammeMonthTotal.objects.filter(figure="island_start", n=1).exists()
+    assert "1 patients' funnel days" in out.getvalue()
