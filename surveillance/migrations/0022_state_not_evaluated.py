@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('patients', '0010_patient_search_indexes'),
-        ('surveillance', '0019_variant_as_reported'),
+        ('surveillance', '0021_programme_month_covering'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('patients', '0010_patient_search_indexes'),
-        ('surveillance', '0020_state_not_evaluated'),
+        ('surveillance', '0022_state_not_evaluated'),
     ]
 
     operations = [
