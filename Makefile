@@ -48,10 +48,13 @@ clean:
 	rm -rf $(VENV) .data staticfiles
 
 ## make bench: engine vs per-patient ORM loop vs read floor at 10,000 and 100,000 patients,
-## then on-commit latency, pages and API throughput at 100,000, then laboratory imports
-## (messages/s, import-to-alert latency) at 100,000
+## then on-commit latency, pages, API throughput and the fanned-out run at 100,000; the
+## incremental nightly run; the programme metrics; laboratory imports (messages/s,
+## import-to-alert latency); all at 100,000 patients
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine_bench.py --patients 10000 --patients 100000
+	$(BIN)/python bench/incremental_bench.py --patients 100000
+	$(BIN)/python bench/metrics_bench.py --patients 100000 --runs 10
 	$(BIN)/python bench/imports_bench.py --patients 100000
 
 ## make bench-incremental: the incremental nightly run after a simulated day of changes vs the
