@@ -133,11 +133,9 @@ def run_for_patients(
     today = today or clinic_today()
     policy = policy or current_policy()
     ids = sorted(set(patient_ids))
-    if is_large_run(len(ids)):
-        planner_stats.refresh()  # what the last large run or load changed
+    refresh_planner_stats_if_large(len(ids))  # what the last large run or load changed
     stats = _run_streams(ids, today=today, policy=policy)
-    if is_large_run(len(ids)):
-        planner_stats.refresh()  # what this run changed, for the next one
+    refresh_planner_stats_if_large(len(ids))  # what this run changed, for the next one
     return stats
 
 
@@ -151,6 +149,15 @@ LARGE_RUN_PATIENTS = 20_000
 
 def is_large_run(patients: int) -> bool:
     return patients > LARGE_RUN_PATIENTS
+
+
+def refresh_planner_stats_if_large(patients: int) -> None:
+    """planner_stats.refresh() when a run of this many patients is large; nothing otherwise.
+    Every large run, in-process or through the workers, calls it as it starts (for what the
+    last large run or load changed) and as it ends (for what it changed, so the next run
+    plans on it)."""
+    if is_large_run(patients):
+        planner_stats.refresh()
 
 
 def _run_streams(ids: list[int], *, today: date, policy: rules.Policy) -> RunStats:

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from patients.models import clinic_today
-from surveillance import engine, planner_stats
+from surveillance import engine
 from surveillance.models import SurveillancePolicy
 
 logger = logging.getLogger(__name__)
@@ -95,9 +95,8 @@ def run_via_workers(
     parts = shares(patient_ids, size=size)
     if not parts:
         return engine.RunStats()
-    large = engine.is_large_run(sum(len(part) for part in parts))
-    if large:
-        planner_stats.refresh()  # what the last large run or load changed
+    patients = sum(len(part) for part in parts)
+    engine.refresh_planner_stats_if_large(patients)  # what the last large run or load changed
     result = group(run_share.s(part, today.isoformat(), policy.version) for part in parts)()
     try:
         answers = result.get(timeout=timeout, interval=0.2)
@@ -106,8 +105,7 @@ def run_via_workers(
     stats = engine.RunStats()
     for answer in answers:
         stats.add(engine.RunStats(**answer))
-    if large:
-        planner_stats.refresh()  # what this run changed, for the next one
+    engine.refresh_planner_stats_if_large(patients)  # what this run changed, for the next one
     return stats
 
 
@@ -144,8 +142,7 @@ def run_all_via_workers_task(today: str | None = None, full: bool = True) -> int
     if not parts:
         run_finished([], started.as_message())  # nobody to evaluate: recorded as done
         return 0
-    if engine.is_large_run(len(started.ids)):
-        planner_stats.refresh()  # what the last large run or load changed
+    engine.refresh_planner_stats_if_large(len(started.ids))  # what the last run or load changed
     plan = started.plan
     chord(run_share.s(part, plan.today.isoformat(), plan.policy.version) for part in parts)(
         run_finished.s(started.as_message())
@@ -169,8 +166,8 @@ def run_finished(answers: list[dict], run: dict | str) -> dict:
     stats = engine.RunStats()
     for answer in answers:
         stats.add(engine.RunStats(**answer))
-    if engine.is_large_run(stats.evaluated + stats.failed):
-        planner_stats.refresh()  # what this run changed, for the next one
+    # What this run changed, for the next one.
+    engine.refresh_planner_stats_if_large(stats.evaluated + stats.failed)
     if isinstance(run, str):
         logger.info("Surveillance run for %s through the workers: %s", run, stats.summary())
         return stats.as_dict()

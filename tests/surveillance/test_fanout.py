@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from config.celery import app
 from patients.models import Patient, PendingEvaluation
-from surveillance import engine, fanout
+from surveillance import engine, fanout, planner_stats
 from surveillance.models import Alert, Draw, SurveillanceRun, SurveillanceState
 from tests.conftest import _test_database_url
 
@@ -226,3 +226,27 @@ def test_a_run_from_a_task_with_nobody_to_evaluate_is_still_recorded(celery_work
     assert (run.kind, run.evaluated, run.counts["eligible"]) == (
         "incremental", 0, SurveillanceState.objects.filter(eligible=True).count(),
     )  # fmt: skip
+
+
+def estimated_alerts() -> float:
+    """What the planner believes surveillance_alert holds (-1: never analysed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'surveillance_alert'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_chord_callback_of_a_large_run_analyses_what_the_run_changed(monkeypatch):
+    seed(300)
+    ids = list(Patient.objects.values_list("id", flat=True))
+    stats = engine.run_for_patients(ids, today=AS_OF)  # 300 patients: not a large run
+    assert stats.opened > 50 and estimated_alerts() <= 0
+    started = engine.start_run(today=AS_OF, full=True)
+
+    fanout.run_finished([stats.as_dict()], started.as_message())
+    assert estimated_alerts() <= 0  # a small run leaves it to the minute sweep
+
+    monkeypatch.setattr(engine, "LARGE_RUN_PATIENTS", 100)  # a large run at this size
+    monkeypatch.setattr(planner_stats, "FLOOR", 50)
+    fanout.run_finished([stats.as_dict()], started.as_message())
+    assert estimated_alerts() == Alert.objects.count()
