@@ -161,14 +161,20 @@ def run_nightly_via_workers_task(today: str | None = None) -> int:
 def run_finished(answers: list[dict], run: dict | str) -> dict:
     """The chord's callback: the shares' counts added up and the run recorded
     (`engine.finish_run`), as an in-process run records itself. `run` is
-    StartedRun.as_message(); a bare date is a chord sent before runs were recorded, only
-    logged."""
+    StartedRun.as_message().
+
+    A bare date in place of `run` is still taken, and only logged: the first builds that
+    fanned runs out, before runs were recorded, sent it. Nothing sends it now, but a chord's
+    callback travels inside its shares' messages, which outlive a worker restart (acknowledged
+    late), so a run through the workers still under way when such an installation upgrades
+    ends here, on the new worker, with that shape. Refused, it would be an error in the log
+    in place of the run's counts line."""
     stats = engine.RunStats()
     for answer in answers:
         stats.add(engine.RunStats(**answer))
     # What this run changed, for the next one.
     engine.refresh_planner_stats_if_large(stats.evaluated + stats.failed)
-    if isinstance(run, str):
+    if isinstance(run, str):  # see above: queued by an earlier build
         logger.info("Surveillance run for %s through the workers: %s", run, stats.summary())
         return stats.as_dict()
     nightly = engine.finish_run(engine.StartedRun.from_message(run), stats)

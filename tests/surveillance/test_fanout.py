@@ -2,6 +2,7 @@
 in-process run decides, prints the same counts, and survives a worker killed mid-share."""
 
 import io
+import logging
 import os
 import signal
 import threading
@@ -250,3 +251,20 @@ def test_the_chord_callback_of_a_large_run_analyses_what_the_run_changed(monkeyp
     monkeypatch.setattr(planner_stats, "FLOOR", 50)
     fanout.run_finished([stats.as_dict()], started.as_message())
     assert estimated_alerts() == Alert.objects.count()
+
+
+@pytest.mark.django_db
+def test_a_chord_callback_queued_by_an_earlier_build_still_logs_the_run(caplog):
+    """Before runs were recorded, the callback's second argument was the run's date alone;
+    such a callback can still be in the queue when an installation upgrades."""
+    caplog.set_level(logging.INFO, logger="surveillance.fanout")
+    answers = [
+        engine.RunStats(evaluated=3, eligible=2).as_dict(),
+        engine.RunStats(evaluated=1).as_dict(),
+    ]
+
+    counts = fanout.run_finished(answers, AS_OF.isoformat())
+
+    assert (counts["evaluated"], counts["eligible"]) == (4, 2)
+    assert not SurveillanceRun.objects.exists()
+    assert f"Surveillance run for {AS_OF.isoformat()} through the workers" in caplog.text
