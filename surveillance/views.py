@@ -25,7 +25,9 @@ from surveillance.models import ESR1_KINDS, Alert, AlertStatus, Draw, DrawStatus
 from surveillance.rules import format_vaf
 from surveillance.selectors import (
     alert_readings,
+    alert_rows,
     alerts_visible_to,
+    draw_rows,
     last_scans,
     switch_scan_days,
     worklist_for,
@@ -117,12 +119,9 @@ def _paged_sections(request, sections: dict, counts: dict) -> dict:
     for name, queryset in sections.items():
         paginator = _CountedPaginator(queryset, WORKLIST_SECTION_ROWS, count=counts[name])
         page = paginator.get_page(request.GET.get(name))
-        if name == "alerts":
-            # The row shows the rationale itself. Set, not missing: the template engine
-            # answers a missing attribute with a dir() of the model, per row.
-            page.object_list = list(page.object_list)
-            for alert in page.object_list:
-                alert.summary = None
+        # The page's rows as the columns they show, worded once (not model instances).
+        rows = alert_rows if name == "alerts" else draw_rows
+        page.object_list = rows(page.object_list)
         others = request.GET.copy()
         others.pop(name, None)
         page.param, page.others = name, others.urlencode()
