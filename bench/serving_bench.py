@@ -30,6 +30,11 @@ to have run, and the processes they start inherit the environment.
                          as behind the TLS proxy, on a persistent database connection (the
                          product's CONN_MAX_AGE). "server time" is the wall time of
                          Client.get: middleware, view, queries, template, session save.
+                         cpu ms: the CPU time of this process per request (time.process_time,
+                         mean), i.e. the Python side; pg ms: the CPU time of the Postgres
+                         backend serving the connection (/proc/<pid>/stat, mean; blank when
+                         the server runs elsewhere), counted in clock ticks (10 ms on
+                         Linux), so only a mean over many requests says much.
                          queries: statements sent through Django's connection per request
                          (execute_wrapper; the session update and the record-access row
                          included), as the min-max over the measured requests.
@@ -417,15 +422,41 @@ def _client_for(user):
     return client
 
 
-def _time_get(client, url: str, counter: _QueryCounter) -> tuple[float, int, int]:
-    """Server time (ms), queries and response size of one GET."""
+def _backend_cpu() -> tuple[int | None, float | None]:
+    """(pid, CPU seconds so far) of the Postgres backend serving Django's connection, when
+    that backend runs on this machine and its /proc entry can be read; else (pid, None)."""
+    from django.db import connection
+
+    raw = connection.connection
+    pid = raw.info.backend_pid if raw is not None and not raw.closed else None
+    if pid is None:
+        return None, None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return pid, None
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _time_get(client, url: str, counter: _QueryCounter) -> dict:
+    """Server time (ms), CPU time of this process and of the Postgres backend (ms; None
+    when not measurable), queries and response size of one GET."""
     counter.count = 0
+    pid, backend_before = _backend_cpu()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     response = client.get(url, secure=True)
     elapsed = (time.perf_counter() - started) * 1000
+    cpu = (time.process_time() - cpu_started) * 1000
+    pid_after, backend_after = _backend_cpu()
     if response.status_code != 200:
         raise RuntimeError(f"GET {url} answered {response.status_code}")
-    return elapsed, counter.count, len(response.content)
+    backend = None
+    if pid == pid_after and None not in (backend_before, backend_after):
+        backend = (backend_after - backend_before) * 1000
+    return {"ms": elapsed, "cpu_ms": cpu, "pg_cpu_ms": backend, "queries": counter.count,
+            "size": len(response.content)}  # fmt: skip
 
 
 def _page_row(name, client, urls, counter, *, repeat: int, note: str = "",
@@ -434,20 +465,21 @@ def _page_row(name, client, urls, counter, *, repeat: int, note: str = "",
     caches warm), or fewer when a page is so slow that `budget` seconds run out (3 at least)."""
     for url in urls[:3]:
         _time_get(client, url, counter)
-    millis, queries, sizes = [], [], []
+    gets = []
     load = os.getloadavg()[0]
     started = time.monotonic()
     for _ in range(repeat):
         for url in urls:
-            ms, q, size = _time_get(client, url, counter)
-            millis.append(ms)
-            queries.append(q)
-            sizes.append(size)
-        if len(millis) >= 3 and time.monotonic() - started > budget:
+            gets.append(_time_get(client, url, counter))
+        if len(gets) >= 3 and time.monotonic() - started > budget:
             break
-    kilobytes = max(sizes) / 1024
+    kilobytes = max(get["size"] for get in gets) / 1024
+    queries = [get["queries"] for get in gets]
+    backend = [get["pg_cpu_ms"] for get in gets if get["pg_cpu_ms"] is not None]
     return _summary(
-        name, millis, queries_min=min(queries), queries_max=max(queries),
+        name, [get["ms"] for get in gets], queries_min=min(queries), queries_max=max(queries),
+        cpu_ms=sum(get["cpu_ms"] for get in gets) / len(gets),
+        pg_cpu_ms=sum(backend) / len(backend) if backend else None,
         load=max(load, os.getloadavg()[0]),
         note=", ".join(filter(None, [note, f"{kilobytes:,.0f} kB"])),
     )  # fmt: skip
@@ -785,7 +817,7 @@ def print_serving_table(results: dict) -> None:
     )
     header = (
         f"{'measurement':<40} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-        f"{'queries':>7} {'req/s':>6} {'errors':>6} {'load':>5}  note"
+        f"{'cpu ms':>6} {'pg ms':>5} {'queries':>7} {'req/s':>6} {'errors':>6} {'load':>5}  note"
     )
     rule = "-" * (len(header) + 40)
     print(header)
@@ -800,7 +832,9 @@ def print_serving_table(results: dict) -> None:
         errors = row.get("errors", row.get("timeouts"))
         print(
             f"{row['name'][:40]:<40} {row['n']:>6,} {_fmt(row['p50_ms'], '.1f'):>8} "
-            f"{_fmt(row['p95_ms'], '.1f'):>8} {_fmt(row['max_ms'], '.1f'):>8} {queries:>7} "
+            f"{_fmt(row['p95_ms'], '.1f'):>8} {_fmt(row['max_ms'], '.1f'):>8} "
+            f"{_fmt(row.get('cpu_ms'), '.1f'):>6} {_fmt(row.get('pg_cpu_ms'), '.1f'):>5} "
+            f"{queries:>7} "
             f"{_fmt(row.get('rps'), '.1f'):>6} {_fmt(errors, 'd'):>6} "
             f"{_fmt(row.get('load'), '.1f'):>5}  {row.get('note', '')}"
         )
@@ -809,7 +843,9 @@ def print_serving_table(results: dict) -> None:
         "on-commit: COMMIT of the result -> its open esr1_switch alert seen by another"
         " connection (10 ms poll), real Celery worker; errors = timeouts (30 s).\n"
         "pages: server time of Client.get in-process (middleware, view, queries, template,"
-        " session save); queries per request, min-max; kB: the largest response.\n"
+        " session save); cpu ms: this process's CPU time per request (mean), pg ms: the"
+        " Postgres backend's (mean; blank when the server is not on this machine); queries"
+        " per request, min-max; kB: the largest response.\n"
         "API: gunicorn 2 workers x 4 threads on loopback, latency as the load process sees it;"
         " errors: answers other than 200 and broken connections.\n"
         "load: 1-minute load average around the measurement (other work on the machine)."
