@@ -1,10 +1,11 @@
 """`{% draw_rows %}` and `{% alert_rows %}`: the rows of the nurses' worklist.
 
 The page shows five sections of 25 rows. As a template per row, every cell was a variable
-lookup, a filter or a link tag: about 2,000 lookups, 250 date filters and 280 links per view,
-most of the page's time at 100,000 patients. Here a section's rows are one `format_html_join`
+lookup, a filter or a link tag: about 1,950 lookups, 126 date filters and 275 links per view,
+61% of the request's CPU at 100,000 patients. Here a section's rows are one `format_html_join`
 over the words the selector worked out (surveillance.selectors.DrawRow, AlertRow): each value
-is escaped as the template escaped it, and the HTML is the rows' HTML as before.
+is escaped as the template escaped it, and the HTML is the rows' HTML as before (but for
+whitespace next to the table's tags).
 """
 
 from django import template
