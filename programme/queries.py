@@ -51,6 +51,9 @@ SERIES = {
     "switch_days": "days_to_switch",
     **{f"decision_{kind}": "days_to_decision" for kind in CLINICAL_DECISIONS},
 }
+SERIES_NAMES = tuple(dict.fromkeys(SERIES.values()))
+# The scopes of the statements' rows, by the number the events statement gives them.
+SCOPES = ("all", "month", "oncologist")
 
 
 # Settings for the statements' transaction: they are short statements over summed rows, so
@@ -83,15 +86,21 @@ def parameters(*, start, end, today, zone: str) -> dict:
         "summed": list(SUMMED),
         "detections": ["detection_before", "detection_at"],
         "series_figures": list(SERIES),
-        "series_names": list(SERIES.values()),
+        # Each figure's series as a number (1-based, in SERIES_NAMES), to sort by.
+        "series_keys": [SERIES_NAMES.index(name) + 1 for name in SERIES.values()],
+        "series_names": list(SERIES_NAMES),
+        "scopes": list(SCOPES),
         # Calendar months from start's to end's: a number, so the planner knows how few.
         "months": (end.year - start.year) * 12 + end.month - start.month + 1,
     }
 
 
-# The range's events as (month, oncologist, figure, value, n) cells: the overall and monthly
-# figures from the sums over every oncologist, the per-oncologist ones from the sums per
-# oncologist, each with the same corrections for the partial first and last months.
+# The range's events as histograms: per scope, figure and value, the number of events.
+# The monthly cells come from the sums over every oncologist (ProgrammeMonthTotal), the
+# per-oncologist ones from the sums per oncologist (ProgrammeMonth): one CTE reads both, with
+# the same corrections for the partial first and last months added to each, and groups them
+# once; the overall cells are the monthly ones summed (a few thousand rows). `part` is the
+# scope as a number (0 all, 1 month, 2 oncologist), so that the sorts below compare numbers.
 _CELLS = """
     bounds AS (
         SELECT date_trunc('month', %(start)s::timestamp)::date AS first_month,
@@ -125,35 +134,36 @@ _CELLS = """
         WHERE d.{draw.status} = %(planned)s AND d.{draw.collected_on} IS NULL
           AND d.{draw.due_date} BETWEEN %(start)s AND LEAST(%(end)s, %(today)s)
     ),
-    pooled AS (
-        SELECT t.{total.month} AS month, t.{total.figure} AS figure, t.{total.value} AS value,
-               t.{total.n}::int AS n
+    cells AS (
+        SELECT 1 AS part, t.{total.month} AS month, NULL::bigint AS oncologist_id,
+               t.{total.figure} AS figure, t.{total.value} AS value, t.{total.n}::int AS n
         FROM {total} t, bounds b
         WHERE t.{total.month} BETWEEN b.first_month AND b.last_month
           AND t.{total.figure} = ANY(%(summed)s) AND t.{total.n} <> 0
         UNION ALL
-        SELECT month, figure, value, n FROM edges
-    ),
-    per_oncologist AS (
-        SELECT m.{month.oncologist_id} AS oncologist_id, m.{month.figure} AS figure,
-               m.{month.value} AS value, m.{month.n}::int AS n
+        SELECT 2, NULL, m.{month.oncologist_id}, m.{month.figure}, m.{month.value},
+               m.{month.n}::int
         FROM {month} m, bounds b
         WHERE m.{month.month} BETWEEN b.first_month AND b.last_month
           AND m.{month.figure} = ANY(%(summed)s) AND m.{month.n} <> 0
         UNION ALL
-        SELECT oncologist_id, figure, value, n FROM edges
+        SELECT s.part, CASE WHEN s.part = 1 THEN e.month END,
+               CASE WHEN s.part = 2 THEN e.oncologist_id END, e.figure, e.value, e.n
+        FROM edges e CROSS JOIN (VALUES (1), (2)) AS s(part)
+    ),
+    parts AS MATERIALIZED (
+        SELECT part, month, oncologist_id, figure, value, sum(n)::int AS n
+        FROM cells
+        GROUP BY part, month, oncologist_id, figure, value
+        HAVING sum(n) <> 0
     ),
     hist AS (
-        SELECT CASE WHEN GROUPING(c.month) = 0 THEN 'month' ELSE 'all' END AS scope,
-               c.month, NULL::bigint AS oncologist_id, c.figure, c.value, sum(c.n)::int AS n
-        FROM pooled c
-        GROUP BY GROUPING SETS ((c.figure, c.value), (c.month, c.figure, c.value))
-        HAVING sum(c.n) <> 0
+        SELECT * FROM parts
         UNION ALL
-        SELECT 'oncologist', NULL::date, c.oncologist_id, c.figure, c.value, sum(c.n)::int
-        FROM per_oncologist c
-        GROUP BY c.oncologist_id, c.figure, c.value
-        HAVING sum(c.n) <> 0
+        SELECT 0, NULL, NULL, figure, value, sum(n)::int
+        FROM parts WHERE part = 1
+        GROUP BY figure, value
+        HAVING sum(n) <> 0
     )"""
 
 
@@ -167,30 +177,29 @@ def events_sql() -> str:
     return sql(
         """WITH {cells},
         series AS (
-            SELECT h.scope COLLATE "C" AS scope, h.month, h.oncologist_id,
-                   s.name COLLATE "C" AS series, h.value, sum(h.n)::int AS n
+            SELECT h.part, h.month, h.oncologist_id, s.k AS series, h.value, sum(h.n)::int AS n
             FROM hist h
-            JOIN unnest(%(series_figures)s::text[], %(series_names)s::text[]) AS s(figure, name)
+            JOIN unnest(%(series_figures)s::text[], %(series_keys)s::int[]) AS s(figure, k)
               ON s.figure = h.figure
             WHERE h.value IS NOT NULL
             GROUP BY 1, 2, 3, 4, 5
         ),
         ranked AS (
             SELECT *, sum(n) OVER w - n AS below,
-                   sum(n) OVER (PARTITION BY scope, month, oncologist_id, series) AS total
+                   sum(n) OVER (PARTITION BY part, month, oncologist_id, series) AS total
             FROM series
-            WINDOW w AS (PARTITION BY scope, month, oncologist_id, series ORDER BY value)
+            WINDOW w AS (PARTITION BY part, month, oncologist_id, series ORDER BY value)
         ),
         ranks AS (
             -- percentile_cont's arithmetic, in float8 as it does it.
-            SELECT scope, month, oncologist_id, series, value, n::float8 AS n,
+            SELECT part, month, oncologist_id, series, value, n::float8 AS n,
                    below::float8 AS below, total::float8 AS total,
                    0.5::float8 * (total::float8 - 1) AS pos50,
                    0.9::float8 * (total::float8 - 1) AS pos90
             FROM ranked
         ),
         percentiles AS (
-            SELECT scope, month, oncologist_id, series, max(total) AS total,
+            SELECT part, month, oncologist_id, series, max(total) AS total,
                    max(pos50) AS pos50, max(pos90) AS pos90,
                    max(value) FILTER (WHERE below <= floor(pos50) AND floor(pos50) < below + n)
                        AS lo50,
@@ -202,13 +211,18 @@ def events_sql() -> str:
                        AS hi90
             FROM ranks GROUP BY 1, 2, 3, 4
         )
-        SELECT scope, month, oncologist_id, figure, sum(n)::bigint AS n,
-               (sum(n) FILTER (WHERE value = 1))::bigint AS ones,
-               (sum(n) FILTER (WHERE value <= %(turnaround_days)s))::bigint AS within_target,
-               NULL::float8 AS p50, NULL::float8 AS p90
-        FROM hist GROUP BY 1, 2, 3, 4
+        SELECT (%(scopes)s::text[])[part + 1] AS scope, month, oncologist_id, figure,
+               n, ones, within_target, NULL::float8 AS p50, NULL::float8 AS p90
+        FROM (
+            SELECT part, month, oncologist_id, figure, sum(n)::bigint AS n,
+                   (sum(n) FILTER (WHERE value = 1))::bigint AS ones,
+                   (sum(n) FILTER (WHERE value <= %(turnaround_days)s))::bigint
+                       AS within_target
+            FROM hist GROUP BY 1, 2, 3, 4
+        ) AS counts
         UNION ALL
-        SELECT scope, month, oncologist_id, series, total::bigint, NULL, NULL,
+        SELECT (%(scopes)s::text[])[part + 1], month, oncologist_id,
+               (%(series_names)s::text[])[series], total::bigint, NULL, NULL,
                lo50 + (hi50 - lo50) * (pos50 - floor(pos50)),
                lo90 + (hi90 - lo90) * (pos90 - floor(pos90))
         FROM percentiles""",

@@ -309,21 +309,42 @@ _FUNNEL_DAYS = """patient_id,
 @cache
 def _refresh_sql() -> str:
     """Replace the chosen patients' facts and add the difference to the monthly sums, per
-    oncologist and over all of them, in one statement. The sums are updated in a fixed order
-    of their keys (the per-oncologist ones, then the totals: a data-modifying WITH that the
-    statement does not read runs after it), so two refreshes that touch the same months wait
-    for each other instead of deadlocking."""
+    oncologist and over all of them, in one statement. A patient whose facts come out as they
+    are kept (most of those an engine run evaluates) is only read: its facts, sums and funnel
+    row are left as they are, with no rows deleted and inserted again (nor their foreign keys
+    checked at commit). The sums are updated in a fixed order of their keys (the
+    per-oncologist ones, then the totals: a data-modifying WITH that the statement does not
+    read runs after it), so two refreshes that touch the same months wait for each other
+    instead of deadlocking."""
     return sql(
         """WITH {ctes},
+        computed AS MATERIALIZED (SELECT {columns} FROM ({facts}) AS facts),
+        changed AS (
+            -- The patients whose facts differ from those kept (compared as multisets; NULLs
+            -- group together): only theirs are rewritten.
+            SELECT DISTINCT patient_id
+            FROM (
+                SELECT {columns}, 1 AS n FROM computed
+                UNION ALL
+                SELECT f.{fact.patient}, f.{fact.oncologist_id}, f.{fact.figure},
+                       f.{fact.on_date}, f.{fact.last_day}, f.{fact.value}, -1
+                FROM {fact} f WHERE f.{fact.patient} = ANY(%(ids)s)
+            ) AS c
+            GROUP BY {columns}
+            HAVING sum(n) <> 0
+        ),
         old AS (
-            DELETE FROM {fact} f WHERE f.{fact.patient} = ANY(%(ids)s)
+            -- As an array: read by the patient index, not by scanning the table.
+            DELETE FROM {fact} f
+            WHERE f.{fact.patient} = ANY(ARRAY(SELECT patient_id FROM changed))
             RETURNING f.{fact.oncologist_id} AS oncologist_id, f.{fact.figure} AS figure,
                       f.{fact.on_date} AS on_date, f.{fact.value} AS value
         ),
         new AS (
             INSERT INTO {fact} ({fact.patient}, {fact.oncologist_id}, {fact.figure},
                                 {fact.on_date}, {fact.last_day}, {fact.value})
-            SELECT {columns} FROM ({facts}) AS facts
+            SELECT {columns} FROM computed
+            WHERE patient_id IN (SELECT patient_id FROM changed)
             RETURNING {fact.patient} AS patient_id, {fact.oncologist_id} AS oncologist_id,
                       {fact.figure} AS figure, {fact.on_date} AS on_date,
                       {fact.last_day} AS last_day, {fact.value} AS value
@@ -352,7 +373,7 @@ def _refresh_sql() -> str:
         ),
         funnel_gone AS (
             DELETE FROM {funnel} x
-            WHERE x.{funnel.patient} = ANY(%(ids)s)
+            WHERE x.{funnel.patient} = ANY(ARRAY(SELECT patient_id FROM changed))
               AND x.{funnel.patient} NOT IN (SELECT patient_id FROM funnel_days)
         ),
         funnel_kept AS (

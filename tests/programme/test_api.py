@@ -8,7 +8,9 @@ import pytest
 from django.core.management import call_command
 
 from accounts.roles import Role
+from programme.api import ProgrammeMetricsSerializer, render_answer
 from programme.forms import default_start
+from programme.selectors import programme_metrics
 from surveillance import engine, services
 from surveillance.models import Alert, Draw
 from surveillance.services import alert_resolve
@@ -127,6 +129,17 @@ def test_no_patient_can_be_recognised_in_the_answer(client, clinic, admin_user):
     assert not {k for k in keys if "patient" in k or k in ("mrn", "birth_date", "id")}
     # Patients' row ids neither: no figure list is long enough to carry them.
     assert len(json.loads(text)["by_oncologist"]) == 2
+
+
+def test_the_answer_is_what_its_documented_serializer_renders(client, clinic, nurse):
+    # The view renders the figures without the serializers' per-field machinery: the same
+    # keys in the same order, the same values and nulls, months and oncologists included.
+    metrics = programme_metrics(start=A, end=TODAY)
+    expected = json.dumps(ProgrammeMetricsSerializer(metrics).data)
+    assert json.dumps(render_answer(metrics)) == expected
+    client.force_login(nurse)
+    assert json.dumps(client.get(URL, period()).json()) == expected
+    assert '"oncologist": "dr.north"' in expected and '"month": ' in expected
 
 
 def test_query_count_is_fixed(client, clinic, nurse, django_assert_max_num_queries):

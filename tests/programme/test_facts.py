@@ -3,6 +3,8 @@ and so do the figures read from them."""
 
 import pytest
 from django.db import connection
+from psycopg.types.multirange import Multirange
+from psycopg.types.range import Range
 
 from patients.outbox import patient_changed
 from patients.services import assessment_create, patient_update
@@ -183,3 +185,49 @@ def test_the_rebuild_command_makes_facts_sums_and_funnel_days(oncologist):
     assert ProgrammeFunnel.objects.filter(patient_id=patient.id).exists()
     assert ProgrammeMonthTotal.objects.filter(figure="island_start", n=1).exists()
     assert "1 patients' funnel days" in out.getvalue()
+
+
+def test_a_refresh_rewrites_only_the_patients_whose_facts_changed(
+    oncologist, nurse, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        patients = [PatientFactory(oncologist=oncologist, enrolled_on=days(-300)) for _ in "abc"]
+        for patient in patients:
+            TreatmentFactory(patient=patient, start_date=days(-300))
+        # The first patient has two draws collected the same day (two assays): two identical
+        # facts.
+        twice = [
+            services.draw_record(
+                actor=nurse, patient=patients[0], collected_on=days(-200), assay=assay
+            )
+            for assay in ("guardant360_cdx", "foundationone_liquid_cdx")
+        ]
+        services.draw_record(
+            actor=nurse, patient=patients[1], collected_on=days(-150), assay="guardant360_cdx"
+        )
+        ids = [patient.id for patient in patients]
+        programme_facts.refresh(ids)
+        rows = {p: set(ProgrammeFact.objects.filter(patient_id=p).values_list("id", flat=True))
+                for p in ids}  # fmt: skip
+        assert ProgrammeFact.objects.filter(patient_id=ids[0], figure="collected").count() == 2
+
+        # Refreshed with nothing new: every row stays the row it was.
+        programme_facts.refresh(ids)
+        assert {p: set(ProgrammeFact.objects.filter(patient_id=p).values_list("id", flat=True))
+                for p in ids} == rows  # fmt: skip
+
+        # One of the two identical draws cancelled: only that patient's facts are rewritten,
+        # one collected draw fewer (the facts compare as multisets, not sets).
+        services.draw_cancel(actor=nurse, draw=twice[1], reason="Recorded twice.")
+        programme_facts.refresh(ids)
+
+    after = {p: set(ProgrammeFact.objects.filter(patient_id=p).values_list("id", flat=True))
+             for p in ids}  # fmt: skip
+    assert after[ids[0]].isdisjoint(rows[ids[0]])
+    assert (after[ids[1]], after[ids[2]]) == (rows[ids[1]], rows[ids[2]])
+    assert ProgrammeFact.objects.filter(patient_id=ids[0], figure="collected").count() == 1
+    funnel = ProgrammeFunnel.objects.get(patient_id=ids[0])
+    assert funnel.tested == Multirange([Range(days(-200), days(-199))])
+    kept = kept_state()
+    programme_facts.rebuild()
+    assert kept_state() == kept

@@ -53,6 +53,21 @@ def test_each_reading_role_sees_figures_charts_and_tables(client, clinic, make_u
     assert "Nora North" in html[html.index('id="table-by-oncologist"') :]
 
 
+def test_table_rows_show_each_figure_its_cases_and_escaped_names(client, clinic, nurse):
+    clinic.south.first_name = "<b>Sam</b>"
+    clinic.south.save()
+    client.force_login(nurse)
+    html = client.get("/metrics/", period()).content.decode()
+    table = html[html.index('id="table-by-oncologist"') :]
+    assert "<b>Sam</b>" not in table
+    row = re.search(r'<tr><th scope="row">&lt;b&gt;Sam&lt;/b&gt; South</th>(.*?)</tr>', table)
+    cells = re.findall(r"<td( class=\"pm-withheld\")?>(.*?)</td>", row.group(1))
+    assert len(cells) == 13
+    # South's patients: 2 draws due with a known outcome, too few for a share (withheld).
+    assert cells[2] == (' class="pm-withheld"', '— <span class="pm-n">n=2</span>')
+    assert cells[8] == ("", "2")  # ESR1 detections: a count, always shown, no case count
+
+
 def test_charts_say_in_words_what_they_draw(client, clinic, nurse):
     client.force_login(nurse)
     html = client.get("/metrics/", period()).content.decode()
