@@ -240,8 +240,9 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw, bool]:
     the report just now), or _Held with the reason."""
     by_mrn = Patient.objects.filter(mrn=report.mrn).first() if report.mrn else None
     draw = None
+    by_accession: list[Draw] = []
     if report.accession:
-        candidates = list(
+        by_accession = list(
             Draw.objects.filter(
                 # Every assay named: the (assay, accession) unique index then finds the draw.
                 assay__in=Assay.values,
@@ -249,6 +250,7 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw, bool]:
                 status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED],
             ).select_related("patient")
         )
+        candidates = by_accession
         if len(candidates) > 1 and by_mrn is not None:
             candidates = [d for d in candidates if d.patient_id == by_mrn.pk]
         if len(candidates) > 1:
@@ -274,7 +276,10 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw, bool]:
     if draw is None:
         draw = draw_by_date(report, patient)
     if draw is None:
-        return patient, _draw_from_report(actor, report, patient), True
+        # No sample of the patient that day, no collected draw with the accession: looked up
+        # here already, so draw_record does not look again.
+        new = _draw_from_report(actor, report, patient, looked_up=not by_accession)
+        return patient, new, True
     return patient, draw, False
 
 
@@ -308,7 +313,7 @@ def draw_by_date(report: ParsedReport, patient: Patient) -> Draw | None:
     return draws[0] if draws else None
 
 
-def _draw_from_report(actor, report: ParsedReport, patient: Patient) -> Draw:
+def _draw_from_report(actor, report: ParsedReport, patient: Patient, *, looked_up: bool) -> Draw:
     if report.collected_on is None:
         raise _Held(
             f"Patient MRN {patient.mrn} found, but the report gives neither a known accession "
@@ -322,6 +327,7 @@ def _draw_from_report(actor, report: ParsedReport, patient: Patient) -> Draw:
             assay=map_assay(report.assay),
             accession=report.accession,
             source=report.source_format,
+            looked_up=looked_up,
         )
     except ValidationError as exc:
         raise _Held(f"A draw could not be recorded from the report: {_words(exc)}") from exc

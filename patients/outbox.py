@@ -32,6 +32,11 @@ EVALUATION_DELAY_SECONDS = 0.3
 
 
 def patient_changed(patient_id: int) -> None:
+    if _enqueued_in_this_transaction(patient_id):
+        # An import records a draw and then its result: the transaction has marked the
+        # patient already (the mark and the send go together, and a savepoint rolled back
+        # takes both), and one mark and one evaluation after the commit cover both changes.
+        return
     # A change is due at once, even for a patient whose evaluation has been failing: it may
     # be the correction.
     now = timezone.now()
@@ -41,10 +46,7 @@ def patient_changed(patient_id: int) -> None:
         unique_fields=["patient"],
         update_fields=["marked_at", "attempts", "next_attempt_at"],
     )
-    if not _enqueued_in_this_transaction(patient_id):
-        # An import records a draw and then its result: one evaluation after the commit
-        # covers both.
-        transaction.on_commit(_Enqueue(patient_id))
+    transaction.on_commit(_Enqueue(patient_id))
 
 
 class _Enqueue:
