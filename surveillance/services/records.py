@@ -266,8 +266,9 @@ def result_record(
     derived ESR1 status, and the draw marked resulted. `source` and `report_id` say where an
     imported report came from (imports/services.py). `draw_locked`: the caller recorded the
     draw in its own transaction moments ago (draw_record), so the row is its own already and
-    is neither locked nor read again, and the result is written without a savepoint of its
-    own (a failure fails the caller's transaction, which holds the new draw too)."""
+    is neither locked nor read again, the result is written without a savepoint of its own
+    (a failure fails the caller's transaction, which holds the new draw too), and the patient
+    is not marked for evaluation again (draw_record did, in the same transaction)."""
     require(actor, _recording_action(source, Action.RECORD_RESULT))
     rows = list(variants or [])
     comment = (comment or "").strip()
@@ -312,7 +313,8 @@ def result_record(
             create_variants(result, normalised)
             locked.status = DrawStatus.RESULTED
             locked.save(update_fields=["status", "updated_at"])
-            patient_changed(locked.patient_id)
+            if not draw_locked:  # else draw_record marked the patient moments ago
+                patient_changed(locked.patient_id)
     except IntegrityError as exc:
         raise _integrity_error(exc) from exc
     return result
