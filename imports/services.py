@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 
 from accounts.roles import Action, require
 from config.errors import Conflict
@@ -240,15 +241,10 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw, bool]:
     the report just now), or _Held with the reason."""
     by_mrn = Patient.objects.filter(mrn=report.mrn).first() if report.mrn else None
     draw = None
+    # The draws with the accession and the MRN's draws collected that day, in one query.
+    by_accession, same_day = _draws_of(report, by_mrn)
     if report.accession:
-        candidates = list(
-            Draw.objects.filter(
-                # Every assay named: the (assay, accession) unique index then finds the draw.
-                assay__in=Assay.values,
-                accession=report.accession,
-                status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED],
-            ).select_related("patient")
-        )
+        candidates = by_accession
         if len(candidates) > 1 and by_mrn is not None:
             candidates = [d for d in candidates if d.patient_id == by_mrn.pk]
         if len(candidates) > 1:
@@ -272,9 +268,12 @@ def _match(*, actor, report: ParsedReport) -> tuple[Patient, Draw, bool]:
         patient = by_mrn
     _check_birth_date(report, patient)
     if draw is None:
-        draw = draw_by_date(report, patient)
+        draw = draw_by_date(report, patient, draws=same_day)
     if draw is None:
-        return patient, _draw_from_report(actor, report, patient), True
+        # No sample of the patient that day, no collected draw with the accession: looked up
+        # here already, so draw_record does not look again.
+        new = _draw_from_report(actor, report, patient, looked_up=not by_accession)
+        return patient, new, True
     return patient, draw, False
 
 
@@ -287,16 +286,48 @@ def _check_birth_date(report: ParsedReport, patient: Patient) -> None:
         )
 
 
-def draw_by_date(report: ParsedReport, patient: Patient) -> Draw | None:
+def _draws_of(report: ParsedReport, by_mrn: Patient | None) -> tuple[list[Draw], list[Draw]]:
+    """The collected (or resulted) draws with the report's accession, and those of the MRN's
+    patient collected on the report's collection date: one query for both."""
+    wanted = Q()
+    if report.accession:
+        # Every assay named: the (assay, accession) unique index then finds the draw.
+        wanted |= Q(assay__in=Assay.values, accession=report.accession)
+    if by_mrn is not None and report.collected_on is not None:
+        wanted |= Q(patient=by_mrn, collected_on=report.collected_on)
+    if not wanted:
+        return [], []
+    draws = list(
+        Draw.objects.filter(wanted, status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED])
+        .select_related("patient")
+        .order_by("id")
+    )
+    by_accession = [d for d in draws if report.accession and d.accession == report.accession]
+    same_day = [
+        d
+        for d in draws
+        if by_mrn is not None
+        and d.patient_id == by_mrn.pk
+        and d.collected_on == report.collected_on
+    ]
+    return by_accession, same_day
+
+
+def draw_by_date(
+    report: ParsedReport, patient: Patient, *, draws: list[Draw] | None = None
+) -> Draw | None:
+    """The patient's draw collected on the report's collection date (None: no such draw);
+    `draws`: those draws, read already."""
     if report.collected_on is None:
         return None
-    draws = list(
-        Draw.objects.filter(
-            patient=patient,
-            collected_on=report.collected_on,
-            status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED],
+    if draws is None:
+        draws = list(
+            Draw.objects.filter(
+                patient=patient,
+                collected_on=report.collected_on,
+                status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED],
+            )
         )
-    )
     if len(draws) > 1 and report.assay:
         assay = map_assay(report.assay)
         draws = [d for d in draws if d.assay == assay] or draws
@@ -308,7 +339,7 @@ def draw_by_date(report: ParsedReport, patient: Patient) -> Draw | None:
     return draws[0] if draws else None
 
 
-def _draw_from_report(actor, report: ParsedReport, patient: Patient) -> Draw:
+def _draw_from_report(actor, report: ParsedReport, patient: Patient, *, looked_up: bool) -> Draw:
     if report.collected_on is None:
         raise _Held(
             f"Patient MRN {patient.mrn} found, but the report gives neither a known accession "
@@ -322,6 +353,7 @@ def _draw_from_report(actor, report: ParsedReport, patient: Patient) -> Draw:
             assay=map_assay(report.assay),
             accession=report.accession,
             source=report.source_format,
+            looked_up=looked_up,
         )
     except ValidationError as exc:
         raise _Held(f"A draw could not be recorded from the report: {_words(exc)}") from exc

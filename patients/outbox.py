@@ -14,6 +14,7 @@ evaluates it. `surveillance` builds on `patients`, never the other way round.
 
 import logging
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,6 +30,16 @@ EVALUATE_PATIENT_TASK = "surveillance.evaluate_patient"
 # many patients (surveillance.engine.run_after_change), at a fraction of the cost of one run
 # each; an alert still opens within about a second of the result.
 EVALUATION_DELAY_SECONDS = 0.3
+# While an evaluation after a change is scheduled and has not yet taken the due marks, a
+# further change sends no task of its own: its mark, committed before it asks, is among the
+# marks that evaluation takes. Without this a steady stream of imports sent one task per
+# import, each of which found only the one or two marks committed since the last, so every
+# import paid a whole batch's fixed cost (about 5 ms of the worker's CPU) and a task's. The
+# task clears the flag as it starts, before it takes the marks (`evaluation_starting`); the
+# flag lapses by itself after this long, should the task be lost (the minute sweep still has
+# the marks).
+SCHEDULED_KEY = "outbox:evaluation-scheduled"
+SCHEDULED_SECONDS = 3
 
 
 def patient_changed(patient_id: int) -> None:
@@ -71,6 +82,11 @@ def _enqueued_in_this_transaction(patient_id: int) -> bool:
 
 def enqueue_evaluation(patient_id: int) -> bool:
     try:
+        if not cache.add(SCHEDULED_KEY, patient_id, timeout=SCHEDULED_SECONDS):
+            return True  # an evaluation not yet started will take this patient's mark
+    except Exception:  # noqa: BLE001 - without the flag, send the task as before
+        logger.warning("could not read the scheduled-evaluation flag; sending the task")
+    try:
         # No retries here: a web request must not hang on a broker that is down. No result
         # either: nobody waits for one, and asking for it would touch the result backend.
         # `after_change`: the worker may evaluate the patient with others marked meanwhile,
@@ -85,5 +101,15 @@ def enqueue_evaluation(patient_id: int) -> bool:
         )
     except Exception:  # noqa: BLE001 - the sweep picks the patient up
         logger.warning("could not enqueue evaluation of patient %s; the sweep will", patient_id)
+        evaluation_starting()  # nothing is scheduled: the next change tries again
         return False
     return True
+
+
+def evaluation_starting() -> None:
+    """An evaluation after a change is about to take the due marks: a change from now on
+    schedules the next one (called by the task before it takes them)."""
+    try:
+        cache.delete(SCHEDULED_KEY)
+    except Exception:  # noqa: BLE001 - the flag lapses by itself
+        logger.warning("could not clear the scheduled-evaluation flag")

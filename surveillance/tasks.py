@@ -10,6 +10,7 @@ from datetime import date
 from celery import shared_task
 from django.db import OperationalError
 
+from patients import outbox
 from patients.models import clinic_today
 from surveillance import digests, engine, planner_stats
 from surveillance.fanout import run_share  # noqa: F401 - registers the fanned-out run's share
@@ -27,7 +28,13 @@ logger = logging.getLogger(__name__)
 )
 def evaluate_patient(patient_id: int, after_change: bool = False) -> dict:
     if after_change:  # sent by the outbox after a committed change (patients/outbox.py)
-        return engine.run_after_change(patient_id).as_dict()
+        outbox.evaluation_starting()  # before the marks are taken: see outbox.SCHEDULED_KEY
+        stats = engine.run_after_change(patient_id)
+        if stats.evaluated + stats.failed >= engine.AFTER_CHANGE_BATCH:
+            # A full batch: more marks may be due, and the changes that made them may have
+            # sent no task of their own.
+            outbox.enqueue_evaluation(patient_id)
+        return stats.as_dict()
     return engine.run_for_patients([patient_id]).as_dict()
 
 

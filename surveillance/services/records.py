@@ -90,21 +90,27 @@ def draw_record(
     assay: str,
     accession: str = "",
     source: str = ResultSource.MANUAL,
+    looked_up: bool = False,
 ) -> Draw:
     """Record a collected blood sample. A planned draw of the patient is fulfilled in place
     (same row, `due_date` kept for on-time rates, pin cleared); otherwise a new draw is made.
-    `source` other than manual: recorded from a laboratory report being imported."""
+    `source` other than manual: recorded from a laboratory report being imported.
+    `looked_up`: the caller (the import pipeline) has just looked, in its own transaction,
+    for the patient's samples collected that day (any assay) and for collected draws with
+    this accession, and found none, so those lookups are not made again here; a draw
+    recorded since is still refused by the constraints, with the same messages."""
     require(actor, _recording_action(source, Action.RECORD_DRAW))
     accession = (accession or "").strip()
     errors = Errors()
     _check_draw(errors, patient=patient, collected_on=collected_on, assay=assay)
     errors.raise_if_any()
-    # Before the accession: a double-submitted form repeats its accession too, and what it
-    # needs to hear is that the sample is already recorded, not that the tube clashes.
-    existing = _same_sample(patient_id=patient.pk, collected_on=collected_on, assay=assay)
-    if existing is not None:
-        raise DuplicateDraw(existing)
-    _check_accession(errors, assay=assay, accession=accession)
+    if not looked_up:
+        # Before the accession: a double-submitted form repeats its accession too, and what
+        # it needs to hear is that the sample is already recorded, not that the tube clashes.
+        existing = _same_sample(patient_id=patient.pk, collected_on=collected_on, assay=assay)
+        if existing is not None:
+            raise DuplicateDraw(existing)
+    _check_accession(errors, assay=assay, accession=accession, look_up=not looked_up)
     errors.raise_if_any()
 
     try:
@@ -217,11 +223,13 @@ def _check_draw(errors: Errors, *, patient: Patient, collected_on, assay: str) -
         errors.add("assay", f"Unknown assay {assay!r}. Choose one of: {', '.join(Assay.values)}.")
 
 
-def _check_accession(errors: Errors, *, assay: str, accession: str) -> None:
+def _check_accession(errors: Errors, *, assay: str, accession: str, look_up: bool = True) -> None:
     if not accession:
         return
     if len(accession) > ACCESSION_MAX_LENGTH:
         errors.add("accession", f"Keep the accession to {ACCESSION_MAX_LENGTH} characters.")
+        return
+    if not look_up:
         return
     clash = Draw.objects.filter(assay=assay, accession=accession).first()
     if clash is not None:
@@ -258,7 +266,9 @@ def result_record(
     derived ESR1 status, and the draw marked resulted. `source` and `report_id` say where an
     imported report came from (imports/services.py). `draw_locked`: the caller recorded the
     draw in its own transaction moments ago (draw_record), so the row is its own already and
-    is neither locked nor read again."""
+    is neither locked nor read again, the result is written without a savepoint of its own
+    (a failure fails the caller's transaction, which holds the new draw too), and the patient
+    is not marked for evaluation again (draw_record did, in the same transaction)."""
     require(actor, _recording_action(source, Action.RECORD_RESULT))
     rows = list(variants or [])
     comment = (comment or "").strip()
@@ -282,7 +292,7 @@ def result_record(
 
     esr1 = esr1_variants.esr1_status(status, normalised)
     try:
-        with pghistory.context(user=actor.pk), transaction.atomic():
+        with pghistory.context(user=actor.pk), transaction.atomic(savepoint=not draw_locked):
             if draw_locked:
                 locked, draw_error = draw, None
             else:
@@ -303,7 +313,8 @@ def result_record(
             create_variants(result, normalised)
             locked.status = DrawStatus.RESULTED
             locked.save(update_fields=["status", "updated_at"])
-            patient_changed(locked.patient_id)
+            if not draw_locked:  # else draw_record marked the patient moments ago
+                patient_changed(locked.patient_id)
     except IntegrityError as exc:
         raise _integrity_error(exc) from exc
     return result

@@ -130,6 +130,45 @@ def test_an_accession_of_another_patients_draw_is_held(lab, patient):
     assert not Result.objects.exists()
 
 
+def test_an_accession_held_by_a_draw_the_matching_does_not_use_is_told_as_a_clash(lab, patient):
+    """The pipeline matches only on collected draws and does not look for the accession again
+    before recording a draw from the report; a cancelled draw still holding it (a draw
+    cancelled before accessions were released) is refused by the database, with the words
+    the check before the write used to give."""
+    other = PatientFactory(mrn="MRN-B")
+    DrawFactory(patient=other, status="cancelled", accession="ACC-1", collected_on=days(-40))
+
+    message = send(lab, report())
+
+    assert message.state == "unmatched"
+    assert "Accession ACC-1 is already recorded for a Guardant360" in message.reason
+    assert not Draw.objects.filter(patient=patient).exists() and not Result.objects.exists()
+    assert ImportMessage.objects.count() == 1  # the message is kept, with its reason
+
+
+def test_two_draws_of_the_collection_day_are_told_apart_by_assay(lab, patient):
+    DrawFactory(patient=patient, accession="", assay="ddpcr_esr1", collected_on=days(-12))
+    guardant = DrawFactory(patient=patient, accession="", collected_on=days(-12))
+    other = PatientFactory(mrn="MRN-B")
+    DrawFactory(patient=other, accession="", collected_on=days(-12))  # same day, not hers
+
+    message = send(lab, report(accession="UNKNOWN-9"))
+
+    assert message.state == "imported"
+    assert only_report(message).draw == guardant
+
+
+def test_two_draws_of_the_collection_day_of_one_assay_are_held(lab, patient):
+    DrawFactory(patient=patient, accession="", assay="ddpcr_esr1", collected_on=days(-12))
+    DrawFactory(patient=patient, accession="", assay="other", collected_on=days(-12))
+
+    message = send(lab, report(accession="", assay="Guardant360 CDx"))
+
+    assert message.state == "unmatched"
+    assert "has 2 draws collected" in message.reason
+    assert not Result.objects.exists()
+
+
 def test_the_same_report_again_is_a_duplicate_and_changes_nothing(lab, patient):
     first = send(lab, report())
     result = only_report(first).result
@@ -287,5 +326,8 @@ def test_an_import_stays_within_its_statement_budget(lab, patient):
     assert message.state == "imported"
     assert Result.objects.get(report_id="GH-0001").variants.count() == 2
     statements = [q["sql"] for q in queries.captured_queries]
-    # 22 (28 before the import path was trimmed), the transaction's begin and end included.
-    assert len(statements) <= 22, "\n".join(sql[:120] for sql in statements)
+    # 16 (28, then 22, before the import path was trimmed), the transaction's begin and end
+    # included: one query reads the draws with the accession and the patient's draws of the
+    # collection day, draw_record does not look for either again, the result takes no
+    # savepoint of its own, and the patient is marked for evaluation once.
+    assert len(statements) <= 16, "\n".join(sql[:120] for sql in statements)
