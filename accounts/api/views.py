@@ -28,8 +28,13 @@ SYSTEM_ACCOUNT_TOKEN = (
 )
 
 
+# No account has a longer username; a longer one is refused before it reaches the lockout's
+# records of failed attempts, whose username column is no wider than 255 characters.
+USERNAME_MAX_LENGTH = 150
+
+
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = serializers.CharField(max_length=USERNAME_MAX_LENGTH)
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     otp = serializers.CharField(
         required=False,

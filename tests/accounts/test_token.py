@@ -89,6 +89,23 @@ def test_token_endpoint_requires_both_fields(client):
     assert set(response.json()) == {"username", "password"}
 
 
+def test_a_username_longer_than_any_account_is_a_field_error_not_a_500(client, nurse):
+    from axes.models import AccessAttempt
+
+    from accounts.models import User
+
+    assert User._meta.get_field("username").max_length == 150
+    response = sign_in(client, username="n" * 300, password="nope")
+    assert response.status_code == 400
+    assert list(response.json()) == ["username"]
+    assert not AccessAttempt.objects.exists()
+    # The longest username an account can have is still checked, and counted as a failure.
+    response = sign_in(client, username="n" * 150, password="nope")
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Unable to sign in with the details given."]}
+    assert AccessAttempt.objects.filter(username="n" * 150).count() == 1
+
+
 # --- Expiry -----------------------------------------------------------------------------
 
 
