@@ -7,13 +7,18 @@ run once, the synthetic patients' rows are given, set-wise and without history r
 is synthetic data, not a clinical change):
 
   - a due date on every collected draw that has none: collected 7 days early to 21 days
-    late (by draw id), so about a quarter are late;
+    late, so about a quarter are late;
   - each result saved at 09:00 on its report day, and each ESR1 alert raised 0-5 minutes
     after the latest result of its evidence (so detections fall over the year, before and
     at progression as the engine classed them);
   - seven in ten ESR1 alerts decided 0-20 days after they were raised, if that day has
     passed: 4 in 10 switched (the SERD starting 0-9 days after the decision), 1 repeat test,
     1 deferred, 1 dismissed.
+
+Which draw is how late, and which alert is decided how and when, is picked by a number made
+from the row's own key (the patient's MRN with the draw's day and assay, or with the alert's
+kind), never by its id: the same cohort gets the same history whatever the database's
+sequences stood at (a test database after other tests, a second seeding).
 
 Then the programme facts are made from scratch (they follow the engine, which this bypasses).
 """
@@ -31,8 +36,28 @@ from surveillance import programme_facts
 from surveillance.models import Alert, Draw, Result
 from surveillance.synthetic_cohort.generate import MRN_PREFIX
 
+
+def _number(key: str) -> str:
+    """SQL for a whole number from 0 to 2**28 - 1 picked by the text `key` (md5's first
+    seven hex digits): the same key, the same number, on any server."""
+    return f"('x' || substr(md5({key}), 1, 7))::bit(28)::int"
+
+
+_KEYS = {
+    "DRAW_KEY": _number("p.mrn || ':' || d.collected_on::text || ':' || d.assay"),
+    "LATEST_ALERT_KEY": _number("latest.mrn || ':' || a.kind"),
+    "ALERT_KEY": _number("p.mrn || ':' || a.kind"),
+}
+
+
+def _with_keys(statement: str) -> str:
+    for name, number in _KEYS.items():
+        statement = statement.replace(name, number)
+    return statement
+
+
 _STATEMENTS = (
-    """UPDATE surveillance_draw d SET due_date = d.collected_on - ((d.id %% 29) - 7)::int
+    """UPDATE surveillance_draw d SET due_date = d.collected_on - ((DRAW_KEY %% 29) - 7)::int
     FROM patients_patient p
     WHERE p.id = d.patient_id AND p.mrn LIKE %(synthetic)s
       AND d.due_date IS NULL AND d.status IN ('collected', 'resulted')""",
@@ -43,9 +68,9 @@ _STATEMENTS = (
     # The latest evidence result of each alert: its ids unnested, then joined by key (a join
     # per alert on `id IN (subquery)` would read every result once per alert).
     """UPDATE surveillance_alert a
-    SET created_at = latest.saved_at + make_interval(secs => (a.id %% 300)::int)
+    SET created_at = latest.saved_at + make_interval(secs => (LATEST_ALERT_KEY %% 300)::int)
     FROM (
-        SELECT a2.id, max(r.created_at) AS saved_at
+        SELECT a2.id, p.mrn, max(r.created_at) AS saved_at
         FROM surveillance_alert a2
         JOIN patients_patient p ON p.id = a2.patient_id
         CROSS JOIN LATERAL jsonb_array_elements_text(
@@ -53,27 +78,28 @@ _STATEMENTS = (
                  THEN a2.result_ids ELSE '[]'::jsonb END) AS e(value)
         JOIN surveillance_result r ON r.id = e.value::bigint
         WHERE a2.kind IN ('esr1_switch', 'esr1_at_progression') AND p.mrn LIKE %(synthetic)s
-        GROUP BY a2.id
+        GROUP BY a2.id, p.mrn
     ) AS latest
     WHERE a.id = latest.id""",
     """UPDATE surveillance_alert a
     SET status = 'resolved',
-        resolved_at = a.created_at + make_interval(days => (a.id %% 21)::int),
+        resolved_at = a.created_at + make_interval(days => (ALERT_KEY %% 21)::int),
         resolved_by_id = p.oncologist_id,
         decision = (ARRAY['switched', 'switched', 'switched', 'switched',
-                          'repeat_test', 'deferred', 'dismissed'])[a.id %% 10 + 1],
-        decision_details = CASE WHEN a.id %% 10 < 4 THEN jsonb_build_object(
+                          'repeat_test', 'deferred', 'dismissed'])[ALERT_KEY %% 10 + 1],
+        decision_details = CASE WHEN ALERT_KEY %% 10 < 4 THEN jsonb_build_object(
             'switch_date',
-            (a.created_at::date + (a.id %% 21)::int + (a.id %% 10)::int)::text
+            (a.created_at::date + (ALERT_KEY %% 21)::int + (ALERT_KEY %% 10)::int)::text
         ) ELSE '{}'::jsonb END,
         note = 'synthetic history'
     FROM patients_patient p
     WHERE p.id = a.patient_id AND p.mrn LIKE %(synthetic)s AND a.status = 'open'
       AND a.kind IN ('esr1_switch', 'esr1_at_progression')
-      AND a.id %% 10 < 7
-      AND (a.created_at + make_interval(days => (a.id %% 21)::int)) AT TIME ZONE %(tz)s
+      AND ALERT_KEY %% 10 < 7
+      AND (a.created_at + make_interval(days => (ALERT_KEY %% 21)::int)) AT TIME ZONE %(tz)s
           < %(today)s::date""",
 )
+_STATEMENTS = tuple(_with_keys(statement) for statement in _STATEMENTS)
 
 
 def needs_history() -> bool:

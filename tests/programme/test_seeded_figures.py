@@ -4,7 +4,6 @@ decisions of every kind and switches."""
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from programme.forms import default_start
 from programme.selectors import DECISION_KINDS, programme_metrics
@@ -20,26 +19,7 @@ SHARES_AND_MEDIANS = (
 )  # fmt: skip
 
 
-# The history picks due dates, alert times and decisions from the rows' ids modulo 10, 21, 29
-# and 300; ids start where the tests before left the sequences, so they are moved (forward
-# only) to a multiple of all four first, for the same history whatever ran before.
-ID_CYCLE = 60_900
-HISTORY_TABLES = ("surveillance_draw", "surveillance_result", "surveillance_alert")
-
-
-def _align_id_sequences() -> None:
-    with connection.cursor() as cursor:
-        for table in HISTORY_TABLES:
-            cursor.execute(
-                "SELECT setval(s.seq, (greatest(coalesce(pg_sequence_last_value(s.seq), 0),"
-                " (SELECT coalesce(max(id), 0) FROM " + table + ")) / %s + 1) * %s, false)"
-                " FROM (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) AS s",
-                [ID_CYCLE, ID_CYCLE, table],
-            )
-
-
 def test_every_figure_of_a_seeded_year_is_a_number():
-    _align_id_sequences()
     call_command("seed_cohort", patients=600, seed=1, history=True,
                  as_of=TODAY.isoformat(), verbosity=0)  # fmt: skip
     m = programme_metrics(start=default_start(TODAY), end=TODAY, today=TODAY)
