@@ -33,8 +33,13 @@ from imports.parsers import (
     parse_hl7v2,
 )
 from patients.models import Patient, clinic_today
-from surveillance.models import Assay, Draw, DrawStatus, Result, ResultStatus
-from surveillance.services import draw_record, result_record, result_supersede
+from surveillance.models import Assay, Draw, Result, ResultStatus
+from surveillance.services import (
+    SAMPLE_STATUSES,
+    draw_record,
+    result_record,
+    result_supersede,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -286,11 +291,14 @@ def _check_birth_date(report: ParsedReport, patient: Patient) -> None:
         )
 
 
-def _draws_of(report: ParsedReport, by_mrn: Patient | None) -> tuple[list[Draw], list[Draw]]:
-    """The collected (or resulted) draws with the report's accession, and those of the MRN's
-    patient collected on the report's collection date: one query for both."""
+def _draws_of(
+    report: ParsedReport, by_mrn: Patient | None, *, with_accession: bool = True
+) -> tuple[list[Draw], list[Draw]]:
+    """The collected (or resulted) draws with the report's accession (unless not
+    `with_accession`), and those of the MRN's patient collected on the report's collection
+    date: one query for both."""
     wanted = Q()
-    if report.accession:
+    if with_accession and report.accession:
         # Every assay named: the (assay, accession) unique index then finds the draw.
         wanted |= Q(assay__in=Assay.values, accession=report.accession)
     if by_mrn is not None and report.collected_on is not None:
@@ -298,7 +306,7 @@ def _draws_of(report: ParsedReport, by_mrn: Patient | None) -> tuple[list[Draw],
     if not wanted:
         return [], []
     draws = list(
-        Draw.objects.filter(wanted, status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED])
+        Draw.objects.filter(wanted, status__in=SAMPLE_STATUSES)
         .select_related("patient")
         .order_by("id")
     )
@@ -321,13 +329,7 @@ def draw_by_date(
     if report.collected_on is None:
         return None
     if draws is None:
-        draws = list(
-            Draw.objects.filter(
-                patient=patient,
-                collected_on=report.collected_on,
-                status__in=[DrawStatus.COLLECTED, DrawStatus.RESULTED],
-            )
-        )
+        draws = _draws_of(report, patient, with_accession=False)[1]
     if len(draws) > 1 and report.assay:
         assay = map_assay(report.assay)
         draws = [d for d in draws if d.assay == assay] or draws

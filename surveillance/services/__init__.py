@@ -17,6 +17,7 @@ from surveillance.services.decisions import (
     may_resolve,
 )
 from surveillance.services.records import (
+    SAMPLE_STATUSES,
     DuplicateDraw,
     VariantRowError,
     draw_cancel,
@@ -25,6 +26,7 @@ from surveillance.services.records import (
 )
 
 __all__ = [
+    "SAMPLE_STATUSES",
     "DuplicateDraw",
     "StaleEvidence",
     "VariantRowError",
